@@ -1,0 +1,175 @@
+package kinesisio
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+	"github.com/repartd/repartd/repartition"
+)
+
+// Kinesis limits that repartd enforces itself, so a call is never rejected
+// whole for a reason it could have checked.
+const (
+	MaxPutEntries      = 500
+	MaxPutRequestBytes = 5 << 20 // the documented request cap; some SDK texts say 10 MiB
+	DefaultMaxRecord   = 1 << 20 // when DescribeStreamSummary reports no MaxRecordSizeInKiB
+	MaxGetLimit        = 10000
+)
+
+// Config is the relay's configuration. DefaultConfig holds every default.
+type Config struct {
+	Source, Dest string
+	Rules        *repartition.KeyRules
+
+	// StartPosition applies to shards without a checkpoint:
+	// TRIM_HORIZON (default: every record DMS wrote, create-table records
+	// included) or LATEST.
+	StartPosition types.ShardIteratorType
+
+	// Memory bound: records (and their bytes) read and not yet
+	// acknowledged. Readers stop reading while it is reached.
+	MaxBufferedRecords int
+	MaxBufferedBytes   int64
+
+	BatchRecords int           // entries per PutRecords, 1..500
+	BatchBytes   int           // bytes per PutRecords (data + keys)
+	MaxInFlight  int           // concurrent PutRecords calls
+	PutTimeout   time.Duration // per PutRecords call; a timeout is an ambiguous outcome
+
+	PollInterval time.Duration // minimum time between GetRecords on a shard (≥ 200ms keeps within 5/s)
+	ReadLimit    int           // GetRecords Limit
+	ShardRefresh time.Duration // how often to re-list source shards
+
+	RetryBase, RetryMax time.Duration // jittered exponential back-off
+
+	CheckpointInterval time.Duration
+	LogInterval        time.Duration
+	DrainTimeout       time.Duration
+	// StopWhenIdle, if set, drains and stops once every shard has been
+	// caught up and nothing was buffered for this long (backfills, demos).
+	StopWhenIdle time.Duration
+
+	// MaxRecordSize overrides the destination's maximum record size
+	// (data + partition key); 0 asks DescribeStreamSummary.
+	MaxRecordSize int
+
+	// InvalidLogPerSecond bounds individual log lines for invalid records;
+	// past it they are only counted (in the lag line).
+	InvalidLogPerSecond int
+}
+
+// DefaultConfig returns the defaults.
+func DefaultConfig() Config {
+	return Config{
+		StartPosition:       types.ShardIteratorTypeTrimHorizon,
+		MaxBufferedRecords:  50_000,
+		MaxBufferedBytes:    64 << 20,
+		BatchRecords:        MaxPutEntries,
+		BatchBytes:          MaxPutRequestBytes,
+		MaxInFlight:         8,
+		PutTimeout:          30 * time.Second,
+		PollInterval:        200 * time.Millisecond,
+		ReadLimit:           MaxGetLimit,
+		ShardRefresh:        30 * time.Second,
+		RetryBase:           100 * time.Millisecond,
+		RetryMax:            5 * time.Second,
+		CheckpointInterval:  time.Second,
+		LogInterval:         10 * time.Second,
+		DrainTimeout:        60 * time.Second,
+		InvalidLogPerSecond: 10,
+	}
+}
+
+// Validate reports every bad field at once.
+func (c Config) Validate() error {
+	var errs []error
+	if c.Source == "" {
+		errs = append(errs, errors.New("source: required"))
+	}
+	if c.Dest == "" {
+		errs = append(errs, errors.New("dest: required"))
+	}
+	if c.Source != "" && c.Source == c.Dest {
+		errs = append(errs, fmt.Errorf("dest %q: must differ from source", c.Dest))
+	}
+	if c.StartPosition != types.ShardIteratorTypeTrimHorizon && c.StartPosition != types.ShardIteratorTypeLatest {
+		errs = append(errs, fmt.Errorf("start-position %q: must be TRIM_HORIZON or LATEST", c.StartPosition))
+	}
+	if c.MaxBufferedRecords < 1 {
+		errs = append(errs, fmt.Errorf("max-buffered-records %d: must be ≥ 1", c.MaxBufferedRecords))
+	}
+	if c.MaxBufferedBytes < 1<<20 {
+		errs = append(errs, fmt.Errorf("max-buffered-bytes %d: must be ≥ 1 MiB", c.MaxBufferedBytes))
+	}
+	if c.BatchRecords < 1 || c.BatchRecords > MaxPutEntries {
+		errs = append(errs, fmt.Errorf("batch-records %d: must be 1..%d", c.BatchRecords, MaxPutEntries))
+	}
+	if c.BatchBytes < 1<<20 || c.BatchBytes > MaxPutRequestBytes {
+		errs = append(errs, fmt.Errorf("batch-bytes %d: must be 1 MiB..5 MiB", c.BatchBytes))
+	}
+	if c.MaxInFlight < 1 || c.MaxInFlight > 256 {
+		errs = append(errs, fmt.Errorf("max-in-flight %d: must be 1..256", c.MaxInFlight))
+	}
+	if c.PutTimeout < time.Second {
+		errs = append(errs, fmt.Errorf("put-timeout %s: must be ≥ 1s", c.PutTimeout))
+	}
+	if c.PollInterval < 200*time.Millisecond {
+		errs = append(errs, fmt.Errorf("poll-interval %s: must be ≥ 200ms (Kinesis allows 5 GetRecords/s per shard)", c.PollInterval))
+	}
+	if c.ReadLimit < 1 || c.ReadLimit > MaxGetLimit {
+		errs = append(errs, fmt.Errorf("read-limit %d: must be 1..%d", c.ReadLimit, MaxGetLimit))
+	}
+	if c.ShardRefresh < time.Second {
+		errs = append(errs, fmt.Errorf("shard-refresh %s: must be ≥ 1s", c.ShardRefresh))
+	}
+	if c.RetryBase <= 0 || c.RetryMax < c.RetryBase {
+		errs = append(errs, fmt.Errorf("retry back-off %s..%s: need 0 < base ≤ max", c.RetryBase, c.RetryMax))
+	}
+	if c.CheckpointInterval <= 0 || c.CheckpointInterval > time.Minute {
+		errs = append(errs, fmt.Errorf("checkpoint-interval %s: must be in (0, 1m]", c.CheckpointInterval))
+	}
+	if c.LogInterval < 100*time.Millisecond {
+		errs = append(errs, fmt.Errorf("log-interval %s: must be ≥ 100ms", c.LogInterval))
+	}
+	if c.DrainTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("drain-timeout %s: must be > 0", c.DrainTimeout))
+	}
+	if c.StopWhenIdle < 0 {
+		errs = append(errs, fmt.Errorf("stop-when-idle %s: must be ≥ 0", c.StopWhenIdle))
+	}
+	if c.MaxRecordSize < 0 || c.MaxRecordSize > 10<<20 {
+		errs = append(errs, fmt.Errorf("max-record-size %d: must be 0 (ask the stream) or ≤ 10 MiB", c.MaxRecordSize))
+	}
+	if c.InvalidLogPerSecond < 0 {
+		errs = append(errs, fmt.Errorf("invalid-log-per-second %d: must be ≥ 0", c.InvalidLogPerSecond))
+	}
+	return errors.Join(errs...)
+}
+
+// backoff is a capped exponential back-off with full jitter.
+type backoff struct {
+	base, max time.Duration
+	attempt   int
+}
+
+func (b *backoff) next() time.Duration {
+	d := backoffDelay(b.base, b.max, b.attempt)
+	b.attempt++
+	return d
+}
+
+func (b *backoff) reset() { b.attempt = 0 }
+
+// backoffDelay is the delay before retry number attempt (0-based): uniform
+// in [cap/2, cap] where cap = min(max, base·2^attempt). Half jitter keeps a
+// floor so retries never stampede at zero delay.
+func backoffDelay(base, maxDelay time.Duration, attempt int) time.Duration {
+	c := maxDelay
+	if attempt < 30 {
+		c = min(maxDelay, base<<attempt)
+	}
+	return c/2 + rand.N(c/2+1)
+}

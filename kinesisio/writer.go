@@ -1,0 +1,104 @@
+package kinesisio
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+	"github.com/repartd/repartd/repartition"
+)
+
+// putBatch is one PutRecords call and its outcome. The relay fills entries;
+// a writer fills the rest. Batches are reused.
+type putBatch struct {
+	entries []*repartition.Entry
+	reqs    []types.PutRecordsRequestEntry
+	keyBuf  []byte
+	ends    []int
+
+	// outcome
+	codes []string // per entry: "" = written, else the entry's ErrorCode
+	err   error    // whole-call error; codes unset
+	class errClass
+	took  time.Duration
+}
+
+// writer sends batches with PutRecords. It decides nothing: the relay
+// interprets outcomes, so retry policy lives in one place.
+type writer struct {
+	dst     RecordPutter
+	stream  string
+	timeout time.Duration
+}
+
+func (w *writer) run(ctx context.Context, work <-chan *putBatch, done chan<- *putBatch) error {
+	for {
+		select {
+		case b := <-work:
+			w.put(ctx, b)
+			select {
+			case done <- b:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+func (w *writer) put(ctx context.Context, b *putBatch) {
+	b.reqs = b.reqs[:0]
+	b.codes = b.codes[:0]
+	b.err, b.class = nil, 0
+	// One buffer holds every key of the batch; strings are cut from it, so
+	// a batch costs one key allocation, not two per entry.
+	b.keyBuf, b.ends = b.keyBuf[:0], b.ends[:0]
+	for _, e := range b.entries {
+		b.keyBuf = repartition.AppendPartitionKey(b.keyBuf, e.Key)
+		b.keyBuf = repartition.AppendExplicitHashKey(b.keyBuf, e.Key)
+		b.ends = append(b.ends, len(b.keyBuf))
+	}
+	keys := string(b.keyBuf)
+	off := 0
+	for i, e := range b.entries {
+		pk := keys[off : off+repartition.PartitionKeyLen]
+		ehk := keys[off+repartition.PartitionKeyLen : b.ends[i]]
+		off = b.ends[i]
+		b.reqs = append(b.reqs, types.PutRecordsRequestEntry{
+			Data:            e.Data,
+			PartitionKey:    &pk,
+			ExplicitHashKey: &ehk,
+		})
+	}
+	cctx, cancel := context.WithTimeout(ctx, w.timeout)
+	defer cancel()
+	start := time.Now()
+	out, err := w.dst.PutRecords(cctx, &kinesis.PutRecordsInput{
+		StreamName: aws.String(w.stream),
+		Records:    b.reqs,
+	})
+	b.took = time.Since(start)
+	if err != nil {
+		b.err, b.class = fmt.Errorf("put records to %s: %w", w.stream, err), classify(ctx, err)
+		return
+	}
+	if len(out.Records) != len(b.entries) {
+		b.err = fmt.Errorf("put records to %s: %d results for %d entries", w.stream, len(out.Records), len(b.entries))
+		b.class = classAmbiguous
+		return
+	}
+	for _, r := range out.Records {
+		code := ""
+		if r.ErrorCode != nil || r.SequenceNumber == nil {
+			code = aws.ToString(r.ErrorCode)
+			if code == "" {
+				code = "NoSequenceNumber"
+			}
+		}
+		b.codes = append(b.codes, code)
+	}
+}
