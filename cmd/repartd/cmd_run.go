@@ -1,0 +1,148 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+	"github.com/rs/zerolog"
+
+	"github.com/repartd/repartd/kinesisio"
+)
+
+// newLogger logs JSON lines (format "json", for CloudWatch Logs Insights
+// and other machines) or aligned text ("console", for people).
+func newLogger(w io.Writer, level, format string) (zerolog.Logger, error) {
+	lv, err := zerolog.ParseLevel(strings.ToLower(level))
+	if err != nil || level == "" {
+		return zerolog.Logger{}, fmt.Errorf("log-level %q: want debug, info, warn or error", level)
+	}
+	zerolog.TimeFieldFormat = "2006-01-02T15:04:05.000Z07:00"
+	switch format {
+	case "json":
+	case "console":
+		w = zerolog.ConsoleWriter{Out: w, TimeFormat: "15:04:05.000", NoColor: true}
+	default:
+		return zerolog.Logger{}, fmt.Errorf("log-format %q: want json or console", format)
+	}
+	return zerolog.New(w).Level(lv).With().Timestamp().Logger(), nil
+}
+
+func cmdRun(ctx context.Context, args []string, getenv func(string) string, io stdio, sig <-chan os.Signal) error {
+	cfg := kinesisio.DefaultConfig()
+	fs := newFlags("run --source STREAM --dest STREAM --checkpoint DIR [flags]",
+		"Relay every record of the source stream to the destination, keyed by row, in per-row order.\n"+
+			"SIGTERM/SIGINT drains (finishes in-flight records, checkpoints, exits 0); a second signal stops at once.", io.err)
+	var keys keyFlag
+	fs.StringVar(&cfg.Source, "source", "", "source stream (the DMS target stream)")
+	fs.StringVar(&cfg.Dest, "dest", "", "destination stream (wide, e.g. on-demand)")
+	checkpointDir := fs.String("checkpoint", "", "directory for the checkpoint file (SOURCE.json) and its lock")
+	fs.Var(&keys, "key", keyUsage)
+	srcEndpoint := fs.String("source-endpoint-url", "", "endpoint for the source stream only (default: the SDK chain, e.g. AWS_ENDPOINT_URL)")
+	dstEndpoint := fs.String("dest-endpoint-url", "", "endpoint for the destination stream only")
+	start := fs.String("start-position", "trim-horizon", "where to start shards without a checkpoint: trim-horizon or latest")
+	fs.IntVar(&cfg.MaxBufferedRecords, "max-buffered-records", cfg.MaxBufferedRecords, "memory bound: records read and not yet acknowledged")
+	fs.Int64Var(&cfg.MaxBufferedBytes, "max-buffered-bytes", cfg.MaxBufferedBytes, "memory bound: bytes of records read and not yet acknowledged")
+	fs.IntVar(&cfg.BatchRecords, "batch-records", cfg.BatchRecords, "records per PutRecords call, 1..500")
+	fs.IntVar(&cfg.MaxInFlight, "max-in-flight", cfg.MaxInFlight, "concurrent PutRecords calls")
+	fs.DurationVar(&cfg.PutTimeout, "put-timeout", cfg.PutTimeout, "timeout of one PutRecords call (its records are then re-sent first)")
+	fs.DurationVar(&cfg.PollInterval, "poll-interval", cfg.PollInterval, "minimum time between GetRecords calls on one shard (≥ 200ms)")
+	fs.IntVar(&cfg.ReadLimit, "read-limit", cfg.ReadLimit, "GetRecords Limit, 1..10000")
+	fs.DurationVar(&cfg.ShardRefresh, "shard-refresh", cfg.ShardRefresh, "how often to re-list source shards")
+	fs.DurationVar(&cfg.RetryBase, "retry-base", cfg.RetryBase, "first retry back-off (jittered, doubling)")
+	fs.DurationVar(&cfg.RetryMax, "retry-max", cfg.RetryMax, "longest retry back-off")
+	fs.DurationVar(&cfg.CheckpointInterval, "checkpoint-interval", cfg.CheckpointInterval, "how often the checkpoint is written")
+	fs.DurationVar(&cfg.LogInterval, "log-interval", cfg.LogInterval, "how often lag lines are logged")
+	fs.DurationVar(&cfg.DrainTimeout, "drain-timeout", cfg.DrainTimeout, "how long a graceful stop may take")
+	fs.DurationVar(&cfg.StopWhenIdle, "stop-when-idle", 0, "drain and exit once caught up and idle this long (0: run forever)")
+	fs.IntVar(&cfg.MaxRecordSize, "max-record-size", 0, "destination record size limit in bytes, data + partition key (0: ask the stream)")
+	fs.IntVar(&cfg.InvalidLogPerSecond, "invalid-log-per-second", cfg.InvalidLogPerSecond, "invalid records logged one by one per second; the rest are counted")
+	level := fs.String("log-level", "info", "debug, info, warn or error")
+	format := fs.String("log-format", "json", "json (one object per line) or console (for people)")
+	if err := parseFlags(fs, args, getenv); err != nil {
+		return usageError(err)
+	}
+	log, err := newLogger(io.err, *level, *format)
+	if err != nil {
+		return usageError(err)
+	}
+	switch strings.ToLower(strings.ReplaceAll(*start, "_", "-")) {
+	case "trim-horizon":
+		cfg.StartPosition = types.ShardIteratorTypeTrimHorizon
+	case "latest":
+		cfg.StartPosition = types.ShardIteratorTypeLatest
+	default:
+		return usageError(fmt.Errorf("start-position %q: want trim-horizon or latest", *start))
+	}
+	if cfg.Rules, err = keys.keyRules(); err != nil {
+		return usageError(err)
+	}
+	var errs []error
+	if *checkpointDir == "" {
+		errs = append(errs, errors.New("checkpoint: required"))
+	}
+	if err := cfg.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return usageError(err)
+	}
+
+	conns := cfg.MaxInFlight + 16
+	src, err := kinesisio.NewClient(ctx, kinesisio.ClientOptions{EndpointURL: *srcEndpoint, MaxConns: conns})
+	if err != nil {
+		return err
+	}
+	dst, err := kinesisio.NewClient(ctx, kinesisio.ClientOptions{EndpointURL: *dstEndpoint, MaxConns: conns})
+	if err != nil {
+		return err
+	}
+	store, err := kinesisio.OpenFileStore(*checkpointDir, cfg.Source, cfg.Dest)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	log.Info().Str("version", versionString()).Str("source", cfg.Source).Str("dest", cfg.Dest).
+		Str("checkpoint", store.Path()).Str("keys", keys.String()).Str("start_position", string(cfg.StartPosition)).
+		Int("max_buffered_records", cfg.MaxBufferedRecords).Int64("max_buffered_bytes", cfg.MaxBufferedBytes).
+		Int("batch_records", cfg.BatchRecords).Int("max_in_flight", cfg.MaxInFlight).
+		Dur("poll_interval", cfg.PollInterval).Dur("checkpoint_interval", cfg.CheckpointInterval).
+		Dur("log_interval", cfg.LogInterval).Dur("stop_when_idle", cfg.StopWhenIdle).
+		Msg("effective config")
+
+	relay, err := kinesisio.NewRelay(cfg, src, dst, store, log.With().Str("component", "relay").Logger())
+	if err != nil {
+		return usageError(err)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() { // ends with ctx: cancel runs when cmdRun returns
+		select {
+		case s := <-sig:
+			log.Info().Str("signal", s.String()).Msg("draining; send again to stop at once")
+			relay.Drain()
+		case <-ctx.Done():
+			return
+		}
+		select {
+		case s := <-sig:
+			log.Warn().Str("signal", s.String()).Msg("stopping at once; the checkpoint stays at the watermark")
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	err = relay.Run(ctx)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, kinesisio.ErrDrainTimeout):
+		return &exitError{code: 3, err: err}
+	case errors.Is(err, context.Canceled):
+		return &exitError{code: 130, err: errors.New("stopped before draining")}
+	}
+	return err
+}
