@@ -102,7 +102,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, io stdi
 	case "load":
 		return cmdLoad(ctx, rest, getenv, io, sig)
 	case "verify":
-		return cmdVerify(ctx, rest, getenv, io)
+		return cmdVerify(ctx, rest, getenv, io, sig)
 	case "streams":
 		return cmdStreams(ctx, rest, getenv, io)
 	case "version", "--version":
