@@ -11,6 +11,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+
+	"github.com/repartd/repartd/repartition"
 )
 
 // StreamAdmin creates and deletes streams: used by the demo, tests and
@@ -171,6 +173,34 @@ func startingHashKey(s types.Shard) *big.Int {
 		n.SetString(aws.ToString(s.HashKeyRange.StartingHashKey), 10)
 	}
 	return n
+}
+
+// Lanes returns the open shards of a listing as scheduler lanes, sorted by
+// starting hash key.
+func Lanes(shards []types.Shard) []repartition.LaneStart {
+	type open struct {
+		start *big.Int
+		dec   string
+	}
+	var os []open
+	for _, s := range shards {
+		if s.SequenceNumberRange != nil && s.SequenceNumberRange.EndingSequenceNumber != nil {
+			continue
+		}
+		if s.HashKeyRange == nil {
+			continue
+		}
+		os = append(os, open{startingHashKey(s), aws.ToString(s.HashKeyRange.StartingHashKey)})
+	}
+	slices.SortFunc(os, func(a, b open) int { return a.start.Cmp(b.start) })
+	out := make([]repartition.LaneStart, len(os))
+	mask := new(big.Int).SetUint64(^uint64(0))
+	for i, o := range os {
+		hi := new(big.Int).Rsh(o.start, 64)
+		lo := new(big.Int).And(o.start, mask)
+		out[i] = repartition.LaneStart{Hi: hi.Uint64(), Lo: lo.Uint64(), HashKey: o.dec}
+	}
+	return out
 }
 
 // ShardForHashKey returns the id of the open shard whose hash key range

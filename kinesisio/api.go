@@ -50,10 +50,12 @@ type Source interface {
 	RecordGetter
 }
 
-// Destination is what writing a stream needs.
+// Destination is what writing a stream needs: its shard map paces and
+// places records (one token bucket per shard, a DDL copy per shard).
 type Destination interface {
 	RecordPutter
 	StreamDescriber
+	ShardLister
 }
 
 var (

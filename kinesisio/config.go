@@ -19,10 +19,38 @@ const (
 	MaxGetLimit        = 10000
 )
 
+// Bad-record routes and expired-checkpoint policies.
+const (
+	InvalidForward     = "forward"
+	InvalidDLQ         = "dlq"
+	InvalidStop        = "stop"
+	ExpiredFail        = "fail"
+	ExpiredTrimHorizon = "trim-horizon"
+)
+
+// Ordering modes.
+const (
+	OrderingStrict = "strict"
+	OrderingReplay = "replay"
+)
+
 // Config is the relay's configuration. DefaultConfig holds every default.
 type Config struct {
 	Source, Dest string
 	Rules        *repartition.KeyRules
+
+	// Ordering is "strict" (default: a key never has two records
+	// unacknowledged, so first occurrences are in order) or "replay" (a
+	// key's records share calls; after a failure the failed record and every
+	// later one of its key are sent again, so last occurrences are in order
+	// and a hot key moves up to a call's worth of records per round trip).
+	Ordering string
+
+	// ShardRecordsPerSec and ShardBytesPerSec pace each destination shard
+	// (Kinesis allows 1,000 records/s and 1 MiB/s per shard), so writes
+	// slow down before they bounce off throttling. 0 disables a limit.
+	ShardRecordsPerSec int
+	ShardBytesPerSec   int
 
 	// StartPosition applies to shards without a checkpoint:
 	// TRIM_HORIZON (default: every record DMS wrote, create-table records
@@ -53,8 +81,24 @@ type Config struct {
 	StopWhenIdle time.Duration
 
 	// MaxRecordSize overrides the destination's maximum record size
-	// (data + partition key); 0 asks DescribeStreamSummary.
+	// (data + partition key); 0 asks DescribeStreamSummary. The dead-letter
+	// stream's is always asked.
 	MaxRecordSize int
+
+	// OnInvalid routes invalid records: "forward" (default: unchanged, under
+	// the hash of their source partition key), "dlq" (to DLQStream, in an
+	// envelope) or "stop" (the shard stops there, no checkpoint past it).
+	OnInvalid string
+	// DLQStream, if set, takes invalid records (OnInvalid "dlq") and
+	// records too big for the destination; without it those stop their
+	// shard.
+	DLQStream string
+
+	// OnExpiredCheckpoint says what to do when a checkpointed position
+	// aged out of the source's retention (records were lost before we read
+	// them): "fail" (default: exit with an error) or "trim-horizon" (log
+	// an error and go on from the oldest record still there).
+	OnExpiredCheckpoint string
 
 	// InvalidLogPerSecond bounds individual log lines for invalid records;
 	// past it they are only counted (in the lag line).
@@ -64,6 +108,9 @@ type Config struct {
 // DefaultConfig returns the defaults.
 func DefaultConfig() Config {
 	return Config{
+		Ordering:            OrderingStrict,
+		ShardRecordsPerSec:  1000,
+		ShardBytesPerSec:    1 << 20,
 		StartPosition:       types.ShardIteratorTypeTrimHorizon,
 		MaxBufferedRecords:  50_000,
 		MaxBufferedBytes:    64 << 20,
@@ -79,7 +126,9 @@ func DefaultConfig() Config {
 		CheckpointInterval:  time.Second,
 		LogInterval:         10 * time.Second,
 		DrainTimeout:        60 * time.Second,
-		InvalidLogPerSecond: 10,
+		InvalidLogPerSecond: 100,
+		OnInvalid:           InvalidForward,
+		OnExpiredCheckpoint: ExpiredFail,
 	}
 }
 
@@ -94,6 +143,12 @@ func (c Config) Validate() error {
 	}
 	if c.Source != "" && c.Source == c.Dest {
 		errs = append(errs, fmt.Errorf("dest %q: must differ from source", c.Dest))
+	}
+	if c.Ordering != OrderingStrict && c.Ordering != OrderingReplay {
+		errs = append(errs, fmt.Errorf("ordering %q: must be %s or %s", c.Ordering, OrderingStrict, OrderingReplay))
+	}
+	if c.ShardRecordsPerSec < 0 || c.ShardBytesPerSec < 0 {
+		errs = append(errs, fmt.Errorf("shard limits %d records/s, %d bytes/s: must be ≥ 0 (0: unlimited)", c.ShardRecordsPerSec, c.ShardBytesPerSec))
 	}
 	if c.StartPosition != types.ShardIteratorTypeTrimHorizon && c.StartPosition != types.ShardIteratorTypeLatest {
 		errs = append(errs, fmt.Errorf("start-position %q: must be TRIM_HORIZON or LATEST", c.StartPosition))
@@ -142,6 +197,21 @@ func (c Config) Validate() error {
 	}
 	if c.MaxRecordSize < 0 || c.MaxRecordSize > 10<<20 {
 		errs = append(errs, fmt.Errorf("max-record-size %d: must be 0 (ask the stream) or ≤ 10 MiB", c.MaxRecordSize))
+	}
+	switch c.OnInvalid {
+	case InvalidForward, InvalidStop:
+	case InvalidDLQ:
+		if c.DLQStream == "" {
+			errs = append(errs, errors.New("on-invalid dlq: needs --dlq-stream"))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("on-invalid %q: must be forward, dlq or stop", c.OnInvalid))
+	}
+	if c.DLQStream != "" && (c.DLQStream == c.Source || c.DLQStream == c.Dest) {
+		errs = append(errs, fmt.Errorf("dlq-stream %q: must differ from source and dest", c.DLQStream))
+	}
+	if c.OnExpiredCheckpoint != ExpiredFail && c.OnExpiredCheckpoint != ExpiredTrimHorizon {
+		errs = append(errs, fmt.Errorf("on-expired-checkpoint %q: must be fail or trim-horizon", c.OnExpiredCheckpoint))
 	}
 	if c.InvalidLogPerSecond < 0 {
 		errs = append(errs, fmt.Errorf("invalid-log-per-second %d: must be ≥ 0", c.InvalidLogPerSecond))

@@ -59,12 +59,17 @@ func (l *loop) logLag() {
 			Int64("oldest_unacked_ms", oldest).
 			Int("pending_records", s.wm.Pending()).
 			Int64("retries", s.retries).Int64("throttles", s.throttles).Int64("invalid", s.invalid).
+			Int64("dead_lettered", s.dlq).Int64("pk_changes", s.pkChanges).
 			Str("checkpoint_seq", seq).
 			Msg("lag")
-		s.in, s.out, s.retries, s.throttles, s.invalid = 0, 0, 0, 0, 0
+		s.in, s.out, s.retries, s.throttles, s.invalid, s.dlq, s.pkChanges = 0, 0, 0, 0, 0, 0, 0
 	}
 	p50, p99 := l.putLat.take()
 	rec, bytes := l.sched.Buffered()
+	if l.dlq != nil {
+		r2, b2 := l.dlq.Buffered()
+		rec, bytes = rec+r2, bytes+b2
+	}
 	t := &l.totals
 	l.log.Info().Str("stream", l.cfg.Source).Str("dest", l.cfg.Dest).
 		Int64("max_millis_behind_latest", maxBehind).Int64("max_oldest_unacked_ms", maxOldest).
@@ -76,6 +81,9 @@ func (l *loop) logLag() {
 		Int64("total_records_in", t.RecordsIn).Int64("total_records_out", t.RecordsOut).
 		Int64("total_invalid", t.Invalid).Int64("total_table_key_fallbacks", t.Fallback).
 		Int64("total_pk_changes", t.PKChanges).
+		Int64("total_dead_lettered", t.DeadLettered).Int64("expired_checkpoints", t.ExpiredCheckpoints+l.expiredByReaders.Load()).
+		Int64("total_fences", t.Fences).Int64("total_resends", t.Resends).
+		Int("dest_shards", len(l.laneStarts)).Int("blocked_by_fences", l.sched.Blocked()).
 		Int64("total_retries", t.Retries).Int64("total_throttles", t.Throttles).
 		Msg("lag_summary")
 	l.publish()
@@ -89,6 +97,8 @@ func (l *loop) publish() {
 	t := l.totals
 	s.RecordsIn, s.RecordsOut, s.BytesIn, s.BytesOut = t.RecordsIn, t.RecordsOut, t.BytesIn, t.BytesOut
 	s.Invalid, s.Fallback, s.PKChanges = t.Invalid, t.Fallback, t.PKChanges
+	s.Fences, s.Resends, s.DeadLettered = t.Fences, t.Resends, t.DeadLettered
+	s.ExpiredCheckpoints = t.ExpiredCheckpoints + l.expiredByReaders.Load()
 	s.Retries, s.Throttles, s.AmbiguousCalls, s.Puts = t.Retries, t.Throttles, t.AmbiguousCalls, t.Puts
 	s.FirstIn, s.LastOut = t.FirstIn, t.LastOut
 	s.ShardsRead, s.ShardsDone = 0, 0

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -39,12 +40,28 @@ type reader struct {
 	budget  *budget
 	out     chan<- readBatch
 	log     zerolog.Logger
+	expired *atomic.Int64 // counts checkpoints found aged out
 }
 
 // run reads until the shard ends (nil), ctx ends (ctx.Err()) or a fatal
 // error.
 func (r *reader) run(ctx context.Context) error {
 	last := r.after
+	if last != "" {
+		lost, err := r.agedOut(ctx, last)
+		if err != nil {
+			return err
+		}
+		if lost {
+			err := fmt.Errorf("%s/%s: checkpoint %s: %w", r.stream, r.shard, last, ErrCheckpointExpired)
+			if r.cfg.OnExpiredCheckpoint != ExpiredTrimHorizon {
+				return err
+			}
+			r.expired.Add(1)
+			r.log.Error().Err(err).Str("seq", last).Msg("checkpoint aged out of retention: records after it were lost before they were read; going on from the oldest record (--on-expired-checkpoint trim-horizon)")
+			last, r.initial = "", types.ShardIteratorTypeTrimHorizon
+		}
+	}
 	iter, issued, err := r.iterator(ctx, last)
 	if err != nil {
 		return err
@@ -120,6 +137,51 @@ func (r *reader) run(ctx context.Context) error {
 		}
 		iter = aws.ToString(out.NextShardIterator)
 	}
+}
+
+// agedOut reports whether the record at seq is no longer in the shard, so
+// that resuming after it would silently skip whatever aged out with it. It
+// reads at seq: the first record returned must be seq itself. If a few
+// reads return nothing it cannot tell, says so, and assumes not.
+func (r *reader) agedOut(ctx context.Context, seq string) (bool, error) {
+	out, err := r.src.GetShardIterator(ctx, &kinesis.GetShardIteratorInput{
+		StreamName: aws.String(r.stream), ShardId: aws.String(r.shard),
+		ShardIteratorType: types.ShardIteratorTypeAtSequenceNumber, StartingSequenceNumber: aws.String(seq),
+	})
+	if err != nil {
+		var inv *types.InvalidArgumentException
+		var nf *types.ResourceNotFoundException
+		if errors.As(err, &inv) || errors.As(err, &nf) {
+			return true, nil
+		}
+		if classify(ctx, err) == classCanceled {
+			return false, ctx.Err()
+		}
+		r.log.Warn().Err(err).Str("seq", seq).Msg("could not check that the checkpoint is still within retention")
+		return false, nil
+	}
+	iter := out.ShardIterator
+	for range 5 {
+		if iter == nil {
+			break
+		}
+		got, err := r.src.GetRecords(ctx, &kinesis.GetRecordsInput{ShardIterator: iter, Limit: aws.Int32(1)})
+		if err != nil {
+			if classify(ctx, err) == classCanceled {
+				return false, ctx.Err()
+			}
+			break
+		}
+		if len(got.Records) > 0 {
+			return aws.ToString(got.Records[0].SequenceNumber) != seq, nil
+		}
+		iter = got.NextShardIterator
+		if err := sleep(ctx, r.cfg.PollInterval); err != nil {
+			return false, err
+		}
+	}
+	r.log.Warn().Str("seq", seq).Msg("could not confirm the checkpoint is still within retention (no record returned at it)")
+	return false, nil
 }
 
 // iterator opens an iterator after seq, or at the initial position.

@@ -7,6 +7,7 @@ import (
 	"maps"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -21,6 +22,11 @@ import (
 // ErrDrainTimeout says a graceful stop ran out of time: the checkpoint is
 // at the watermark, and a restart re-sends what was in flight.
 var ErrDrainTimeout = errors.New("kinesisio: drain timed out")
+
+// ErrCheckpointExpired says a checkpointed position aged out of the
+// source's retention: records after it were deleted before repartd read
+// them.
+var ErrCheckpointExpired = errors.New("kinesisio: checkpoint aged out of the source's retention")
 
 // ErrShardStalled says a shard holds a record the destination can never
 // take; its progress stops there (no checkpoint past it).
@@ -51,6 +57,9 @@ type Stats struct {
 	BytesIn, BytesOut      int64
 	Invalid, Fallback      int64
 	PKChanges              int64
+	Fences, Resends        int64 // control records fenced; replay-mode resends
+	DeadLettered           int64 // records sent to the dead-letter stream
+	ExpiredCheckpoints     int64 // checkpoints found aged out of retention
 	Retries, Throttles     int64
 	AmbiguousCalls, Puts   int64
 	Checkpoints            int64
@@ -90,9 +99,17 @@ func (r *Relay) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	maxRecord, err := r.maxRecordSize(ctx)
+	maxRecord, err := r.maxRecordSize(ctx, r.cfg.Dest)
 	if err != nil {
 		return err
+	}
+	var dlq *repartition.Scheduler
+	dlqMax := 0
+	if r.cfg.DLQStream != "" {
+		if dlqMax, err = r.maxRecordSize(ctx, r.cfg.DLQStream); err != nil {
+			return fmt.Errorf("dead-letter stream: %w", err)
+		}
+		dlq = repartition.NewScheduler(repartition.SchedulerConfig{})
 	}
 	var learned repartition.Learned
 	for _, t := range cp.Learned {
@@ -101,42 +118,62 @@ func (r *Relay) Run(ctx context.Context) error {
 	if !found {
 		cp.Shards = map[string]ShardCheckpoint{}
 	}
+	destShards, err := listShards(ctx, r.dst, r.cfg.Dest)
+	if err != nil {
+		return fmt.Errorf("list shards of destination %s: %w", r.cfg.Dest, err)
+	}
+	perKey := 1
+	if r.cfg.Ordering == OrderingReplay {
+		perKey = r.cfg.BatchRecords
+	}
+	sched := repartition.NewScheduler(repartition.SchedulerConfig{
+		PerKey:      perKey,
+		LaneRecords: float64(r.cfg.ShardRecordsPerSec),
+		LaneBytes:   float64(r.cfg.ShardBytesPerSec),
+	})
+	sched.SetLanes(Lanes(destShards))
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	g, gctx := errgroup.WithContext(ctx)
 	l := &loop{
-		r:          r,
-		cfg:        &r.cfg,
-		log:        r.log,
-		ctx:        gctx,
-		g:          g,
-		router:     repartition.NewRouter(r.cfg.Rules, learned),
-		committed:  learned.Clone(),
-		sched:      repartition.NewScheduler(),
-		budget:     newBudget(int64(r.cfg.MaxBufferedRecords), r.cfg.MaxBufferedBytes),
-		maxRecord:  maxRecord,
-		fromCP:     cp.Shards,
-		resumed:    found,
-		byID:       map[string]*shardState{},
-		fromReader: make(chan readBatch),
-		work:       make(chan *putBatch, r.cfg.MaxInFlight),
-		done:       make(chan *putBatch, r.cfg.MaxInFlight),
-		listed:     make(chan listResult),
-		relist:     make(chan struct{}, 1),
-		saves:      make(chan Checkpoint, 1),
-		saveErrs:   make(chan error, 1),
-		idle:       r.cfg.MaxInFlight,
+		r:            r,
+		cfg:          &r.cfg,
+		log:          r.log,
+		ctx:          gctx,
+		g:            g,
+		router:       repartition.NewRouter(r.cfg.Rules, learned),
+		committed:    learned.Clone(),
+		sched:        sched,
+		dlq:          dlq,
+		dlqMaxRecord: dlqMax,
+		budget:       newBudget(int64(r.cfg.MaxBufferedRecords), r.cfg.MaxBufferedBytes),
+		maxRecord:    maxRecord,
+		fromCP:       cp.Shards,
+		resumed:      found,
+		byID:         map[string]*shardState{},
+		fromReader:   make(chan readBatch),
+		work:         make(chan *putBatch, r.cfg.MaxInFlight),
+		done:         make(chan *putBatch, r.cfg.MaxInFlight),
+		listed:       make(chan listResult),
+		destListed:   make(chan listResult),
+		relist:       make(chan struct{}, 1),
+		saves:        make(chan Checkpoint, 1),
+		saveErrs:     make(chan error, 1),
+		idle:         r.cfg.MaxInFlight,
 	}
 	l.readerCtx, l.stopReaders = context.WithCancel(gctx)
 	defer l.stopReaders()
 	for range r.cfg.MaxInFlight {
-		w := &writer{dst: r.dst, stream: r.cfg.Dest, timeout: r.cfg.PutTimeout}
+		w := &writer{dst: r.dst, timeout: r.cfg.PutTimeout}
 		g.Go(func() error { return w.run(gctx, l.work, l.done) })
 		l.batches = append(l.batches, &putBatch{})
 	}
 	lister := &shardLister{src: r.src, stream: r.cfg.Source, every: r.cfg.ShardRefresh, log: r.log}
 	g.Go(func() error { return lister.run(gctx, l.relist, l.listed) })
+	destLister := &shardLister{src: r.dst, stream: r.cfg.Dest, every: r.cfg.ShardRefresh, log: r.log}
+	g.Go(func() error { return destLister.run(gctx, nil, l.destListed) })
+	l.laneStarts = Lanes(destShards)
 	saverDone := make(chan struct{})
 	go func() { // owned: Run waits on saverDone before returning
 		defer close(saverDone)
@@ -191,13 +228,13 @@ func (r *Relay) Run(ctx context.Context) error {
 	return loopErr
 }
 
-func (r *Relay) maxRecordSize(ctx context.Context) (int, error) {
-	if r.cfg.MaxRecordSize > 0 {
+func (r *Relay) maxRecordSize(ctx context.Context, stream string) (int, error) {
+	if r.cfg.MaxRecordSize > 0 && stream == r.cfg.Dest {
 		return r.cfg.MaxRecordSize, nil
 	}
-	out, err := r.dst.DescribeStreamSummary(ctx, &kinesis.DescribeStreamSummaryInput{StreamName: aws.String(r.cfg.Dest)})
+	out, err := r.dst.DescribeStreamSummary(ctx, &kinesis.DescribeStreamSummaryInput{StreamName: aws.String(stream)})
 	if err != nil {
-		return 0, fmt.Errorf("describe destination %s: %w", r.cfg.Dest, err)
+		return 0, fmt.Errorf("describe %s: %w", stream, err)
 	}
 	if s := out.StreamDescriptionSummary; s != nil && s.MaxRecordSizeInKiB != nil && *s.MaxRecordSizeInKiB > 0 {
 		return int(*s.MaxRecordSizeInKiB) * 1024, nil
@@ -229,8 +266,10 @@ type shardState struct {
 	behind   int64 // last MillisBehindLatest, -1 unknown
 	caughtUp bool  // last read returned nothing and was not behind
 
+	pkType string // metadata.partition-key-type first seen
+
 	// counters since the last lag line
-	in, out, retries, throttles, invalid int64
+	in, out, retries, throttles, invalid, dlq, pkChanges int64
 }
 
 // pendingLearn is a key-column change not yet covered by its shard's
@@ -251,7 +290,10 @@ type loop struct {
 	g      *errgroup.Group
 	router *repartition.Router
 	sched  *repartition.Scheduler
+	dlq    *repartition.Scheduler // nil without a dead-letter stream
 	budget *budget
+
+	dlqMaxRecord int
 
 	committed repartition.Learned // learned keys as of the watermarks
 	pending   []pendingLearn
@@ -273,6 +315,8 @@ type loop struct {
 	batches    []*putBatch // free
 	idle       int
 	listed     chan listResult
+	destListed chan listResult
+	laneStarts []repartition.LaneStart
 	relist     chan struct{}
 	saves      chan Checkpoint
 	saveErrs   chan error
@@ -281,6 +325,8 @@ type loop struct {
 	idleSince time.Time
 	lastSaved map[string]ShardCheckpoint
 	lastLearn int
+
+	expiredByReaders atomic.Int64
 
 	decision repartition.Decision
 	keyBuf   []byte
@@ -313,8 +359,7 @@ func (l *loop) run() error {
 			defer t.Stop()
 			drainTimeout = t.C
 		case <-drainTimeout:
-			rec, _ := l.sched.Buffered()
-			l.log.Error().Int("buffered_records", rec).Dur("drain_timeout", l.cfg.DrainTimeout).Msg("drain timed out; checkpoint stays at the watermark")
+			l.log.Error().Int("buffered_records", l.buffered()).Dur("drain_timeout", l.cfg.DrainTimeout).Msg("drain timed out; checkpoint stays at the watermark")
 			return ErrDrainTimeout
 		case b := <-l.fromReader:
 			if err := l.onRead(b); err != nil {
@@ -328,6 +373,8 @@ func (l *loop) run() error {
 			if err := l.onList(res); err != nil {
 				return err
 			}
+		case res := <-l.destListed:
+			l.onDestList(res)
 		case <-retry.C:
 		case <-cpTick.C:
 			l.save()
@@ -337,14 +384,12 @@ func (l *loop) run() error {
 			l.logLag()
 		}
 		l.dispatch()
-		if w := l.sched.NextWake(); w != 0 {
+		if w := l.nextWake(); w != 0 {
 			retry.Reset(time.Duration(max(w-time.Now().UnixNano(), 0)))
 		}
-		if l.draining && l.readers == 0 {
-			if rec, _ := l.sched.Buffered(); rec == 0 {
-				l.log.Info().Msg("drained")
-				return nil
-			}
+		if l.draining && l.readers == 0 && l.buffered() == 0 {
+			l.log.Info().Msg("drained")
+			return nil
 		}
 		if !l.draining && l.cfg.StopWhenIdle > 0 && l.checkIdle() {
 			l.log.Info().Dur("idle", l.cfg.StopWhenIdle).Msg("caught up and idle; stopping")
@@ -359,17 +404,13 @@ func (l *loop) startDrain() {
 	}
 	l.draining = true
 	l.stopReaders()
-	rec, _ := l.sched.Buffered()
-	l.log.Info().Int("buffered_records", rec).Int("readers", l.readers).Msg("draining: reading stopped, finishing in-flight records")
+	l.log.Info().Int("buffered_records", l.buffered()).Int("readers", l.readers).Msg("draining: reading stopped, finishing in-flight records")
 }
 
 // checkIdle reports whether StopWhenIdle has elapsed with every shard caught
 // up and nothing buffered.
 func (l *loop) checkIdle() bool {
-	idle := l.listedYet
-	if rec, _ := l.sched.Buffered(); rec > 0 {
-		idle = false
-	}
+	idle := l.listedYet && l.buffered() == 0
 	for _, s := range l.shards {
 		switch s.status {
 		case shardReading:
@@ -402,6 +443,24 @@ func (l *loop) onList(res listResult) error {
 	}
 	first := !l.listedYet
 	l.listedYet = true
+	if first {
+		listed := map[string]bool{}
+		for _, sh := range res.shards {
+			listed[aws.ToString(sh.ShardId)] = true
+		}
+		for _, id := range slices.Sorted(maps.Keys(l.fromCP)) {
+			if c := l.fromCP[id]; !c.Ended && !listed[id] {
+				err := fmt.Errorf("%s/%s: checkpoint %s on a shard that is gone: %w", l.cfg.Source, id, c.Seq, ErrCheckpointExpired)
+				if l.cfg.OnExpiredCheckpoint != ExpiredTrimHorizon {
+					return err
+				}
+				l.log.Error().Err(err).Str("shard_id", id).Str("seq", c.Seq).
+					Msg("checkpointed shard aged out of retention before it was read to its end; going on with its children (--on-expired-checkpoint trim-horizon)")
+				l.fromCP[id] = ShardCheckpoint{Seq: c.Seq, Ended: true}
+				l.totals.ExpiredCheckpoints++
+			}
+		}
+	}
 	for _, sh := range res.shards {
 		id := aws.ToString(sh.ShardId)
 		if _, ok := l.byID[id]; ok {
@@ -435,6 +494,22 @@ func (l *loop) onList(res listResult) error {
 	return nil
 }
 
+// onDestList re-maps the destination's shards (lanes) after a reshard or an
+// on-demand scale-out, so pacing and DDL copies follow the real shards.
+func (l *loop) onDestList(res listResult) {
+	if res.err != nil {
+		l.log.Warn().Err(res.err).Str("stream", l.cfg.Dest).Msg("list destination shards; keeping the old map")
+		return
+	}
+	lanes := Lanes(res.shards)
+	if len(lanes) == 0 || slices.Equal(lanes, l.laneStarts) {
+		return
+	}
+	l.log.Info().Str("stream", l.cfg.Dest).Int("open_shards", len(lanes)).Int("was", len(l.laneStarts)).Msg("destination shard map changed")
+	l.laneStarts = lanes
+	l.sched.SetLanes(lanes)
+}
+
 // startEligible starts readers for waiting shards whose parents were read
 // to their end (or are gone: expired past retention).
 func (l *loop) startEligible() {
@@ -459,7 +534,7 @@ func (l *loop) startEligible() {
 		s.cancel = cancel
 		rd := &reader{
 			src: l.r.src, stream: l.cfg.Source, shard: s.id, after: s.startSeq, initial: s.initial,
-			cfg: l.cfg, budget: l.budget, out: l.fromReader,
+			cfg: l.cfg, budget: l.budget, out: l.fromReader, expired: &l.expiredByReaders,
 			log: l.log.With().Str("component", "reader").Str("shard_id", s.id).Logger(),
 		}
 		l.readers++
@@ -497,58 +572,11 @@ func (l *loop) onRead(b readBatch) error {
 	}
 	s.behind = b.behind
 	s.caughtUp = len(b.records) == 0 && b.behind <= 0
-	d := &l.decision
 	for i := range b.records {
-		rec := &b.records[i]
-		data := rec.Data
-		seq := aws.ToString(rec.SequenceNumber)
-		l.router.Route(data, d)
-		var key uint64
-		switch d.Kind {
-		case repartition.KindInvalid:
-			l.keyBuf = append(l.keyBuf[:0], aws.ToString(rec.PartitionKey)...)
-			key = repartition.Hash(l.keyBuf)
-			s.invalid++
-			l.totals.Invalid++
-			l.logInvalid(s, seq, d)
-		default:
-			key = d.Key
-			if d.FirstFallback {
-				l.log.Warn().Str("schema", string(d.Schema)).Str("table", string(d.Table)).
-					Msg("no key columns known for table: using the table-level key (ordered, but one destination shard per table); set --key or enable DMS IncludeControlDetails")
-			}
-			if d.KeySource == repartition.SourceTable && d.Kind == repartition.KindData {
-				l.totals.Fallback++
-			}
-			if d.PKChanged {
-				l.totals.PKChanges++
-			}
-		}
-		size := len(data) + repartition.PartitionKeyLen
-		if size > l.maxRecord {
-			l.stall(s, seq, size, b.records[i:])
+		if !l.route(s, &b.records[i]) {
+			l.stall(s, b.records[i:])
 			break
 		}
-		ord := s.wm.Add(seq, arrival(rec))
-		if d.Learn != repartition.LearnNone {
-			l.pending = append(l.pending, pendingLearn{
-				shard: s.idx, ord: ord, op: d.Learn,
-				schema: string(d.Schema), table: string(d.Table), cols: d.LearnColumns,
-			})
-			l.log.Info().Str("schema", string(d.Schema)).Str("table", string(d.Table)).
-				Strs("key_columns", d.LearnColumns).Bool("forget", d.Learn == repartition.LearnForget).
-				Str("shard_id", s.id).Str("seq", seq).Msg("key columns learned from control record")
-		}
-		e := l.sched.NewEntry()
-		e.Data, e.Key, e.Size = data, key, size
-		e.Shard, e.Ord, e.Seq, e.Arrival, e.Kind = s.idx, ord, seq, arrival(rec), d.Kind
-		l.sched.Push(e)
-		s.in++
-		if l.totals.RecordsIn == 0 {
-			l.totals.FirstIn = time.Now()
-		}
-		l.totals.RecordsIn++
-		l.totals.BytesIn += int64(len(data))
 	}
 	if b.end && s.status == shardReading {
 		s.status = shardReadEnd
@@ -562,9 +590,157 @@ func (l *loop) onRead(b readBatch) error {
 	return nil
 }
 
-// stall stops a shard at a record the destination cannot take. Nothing
-// from it on is queued, so the checkpoint stays before it.
-func (l *loop) stall(s *shardState, seq string, size int, rest []types.Record) {
+// route queues one record (on the destination, or on the dead-letter
+// stream) and reports true, or reports false if the record must stop its
+// shard (it was logged).
+func (l *loop) route(s *shardState, rec *types.Record) bool {
+	d := &l.decision
+	data := rec.Data
+	seq := aws.ToString(rec.SequenceNumber)
+	l.router.Route(data, d)
+	var key uint64
+	dlqReason := ""
+	switch d.Kind {
+	case repartition.KindInvalid:
+		l.keyBuf = append(l.keyBuf[:0], aws.ToString(rec.PartitionKey)...)
+		key = repartition.Hash(l.keyBuf)
+		s.invalid++
+		l.totals.Invalid++
+		switch l.cfg.OnInvalid {
+		case InvalidStop:
+			l.logBad(s, seq, d.ReasonText(), "stop: no checkpoint past it", len(data), true)
+			return false
+		case InvalidDLQ:
+			dlqReason = d.ReasonText()
+		default:
+			l.logBad(s, seq, d.ReasonText(), "forward under the source partition key", len(data), false)
+		}
+	default:
+		key = d.Key
+		l.noteDecision(s, seq, d)
+	}
+	size := len(data) + repartition.PartitionKeyLen
+	if dlqReason == "" && size > l.maxRecord {
+		if l.dlq == nil {
+			l.logBad(s, seq, fmt.Sprintf("record of %d bytes (with its partition key) is over the destination's maximum of %d", size, l.maxRecord),
+				"stop: no dead-letter stream set (--dlq-stream); no checkpoint past it", size, true)
+			return false
+		}
+		l.keyBuf = append(l.keyBuf[:0], aws.ToString(rec.PartitionKey)...)
+		key = repartition.Hash(l.keyBuf)
+		dlqReason = fmt.Sprintf("record of %d bytes (with its partition key) is over the destination's maximum of %d", size, l.maxRecord)
+	}
+	if dlqReason != "" {
+		env := dlqEnvelope(dlqReason, l.cfg.Source, s.id, seq, aws.ToString(rec.PartitionKey), data)
+		if len(env)+repartition.PartitionKeyLen > l.dlqMaxRecord {
+			l.logBad(s, seq, dlqReason+"; too large for the dead-letter stream too", "stop: no checkpoint past it", size, true)
+			return false
+		}
+		l.logBad(s, seq, dlqReason, "dead-letter stream "+l.cfg.DLQStream, size, false)
+		e := l.dlq.NewEntry()
+		e.Data, e.Key, e.Size = env, key, len(env)+repartition.PartitionKeyLen
+		e.Shard, e.Ord, e.Seq, e.Arrival, e.Kind = s.idx, s.wm.Add(seq, arrival(rec)), seq, arrival(rec), repartition.KindInvalid
+		l.dlq.Push(e)
+		l.budget.release(0, int64(len(data))) // the envelope is a copy; its source bytes are done with
+		l.totals.DeadLettered++
+		s.dlq++
+		l.countIn(s, len(data))
+		return true
+	}
+	ord := s.wm.Add(seq, arrival(rec))
+	if d.Learn != repartition.LearnNone {
+		l.pending = append(l.pending, pendingLearn{
+			shard: s.idx, ord: ord, op: d.Learn,
+			schema: string(d.Schema), table: string(d.Table), cols: d.LearnColumns,
+		})
+		l.log.Info().Str("schema", string(d.Schema)).Str("table", string(d.Table)).
+			Strs("key_columns", d.LearnColumns).Bool("forget", d.Learn == repartition.LearnForget).
+			Str("shard_id", s.id).Str("seq", seq).Msg("key columns learned from control record")
+	}
+	e := l.sched.NewEntry()
+	e.Data, e.Key, e.Size = data, key, size
+	e.Shard, e.Ord, e.Seq, e.Arrival, e.Kind = s.idx, ord, seq, arrival(rec), d.Kind
+	if d.Kind != repartition.KindInvalid {
+		e.Table = d.TableKey
+	}
+	if d.Kind == repartition.KindControl {
+		// DDL is a barrier for its table (task-level: for everything),
+		// written once to every destination shard.
+		e.Fence = repartition.FenceTable
+		if len(d.Table) == 0 {
+			e.Fence = repartition.FenceAll
+		}
+		l.totals.Fences++
+	}
+	l.sched.Push(e)
+	l.countIn(s, len(data))
+	return true
+}
+
+func (l *loop) countIn(s *shardState, n int) {
+	s.in++
+	if l.totals.RecordsIn == 0 {
+		l.totals.FirstIn = time.Now()
+	}
+	l.totals.RecordsIn++
+	l.totals.BytesIn += int64(n)
+}
+
+// noteDecision counts and logs what a valid record says about the source.
+func (l *loop) noteDecision(s *shardState, seq string, d *repartition.Decision) {
+	if d.FirstFallback {
+		l.log.Warn().Str("schema", string(d.Schema)).Str("table", string(d.Table)).
+			Msg("no key columns known for table: using the table-level key (ordered, but one destination shard per table); set --key or enable DMS IncludeControlDetails")
+	}
+	if d.Kind != repartition.KindData {
+		return
+	}
+	if d.KeySource == repartition.SourceTable {
+		l.totals.Fallback++
+	}
+	if d.PKChanged {
+		l.totals.PKChanges++
+		s.pkChanges++
+	}
+	if s.pkType == "" && len(d.PartitionKeyType) > 0 {
+		s.pkType = string(d.PartitionKeyType)
+		ev := l.log.Info()
+		msg := "source partition key type"
+		switch s.pkType {
+		case "transaction-id":
+			ev = l.log.Warn()
+			msg = "DMS keys this source by transaction id: one row's changes are spread over source shards, so their order across shards cannot be restored; key DMS by schema-table or primary-key"
+		case "primary-key":
+			msg = "DMS already keys this source by primary key: repartd is not needed to spread it, but keeps working"
+		}
+		ev.Str("stream", l.cfg.Source).Str("shard_id", s.id).Str("seq", seq).Str("partition_key_type", s.pkType).Msg(msg)
+	}
+}
+
+// logBad logs a record that does not go its normal way: where, why and
+// what happens to it, never its content.
+func (l *loop) logBad(s *shardState, seq, reason, route string, size int, stops bool) {
+	if !stops {
+		now := time.Now()
+		if now.Sub(l.invalidWindow) >= time.Second {
+			l.invalidWindow, l.invalidLogged = now, 0
+		}
+		if l.invalidLogged >= l.cfg.InvalidLogPerSecond {
+			return // counted in the lag lines
+		}
+		l.invalidLogged++
+	}
+	ev := l.log.Warn()
+	if stops {
+		ev = l.log.Error().Err(ErrShardStalled)
+	}
+	ev.Str("stream", l.cfg.Source).Str("shard_id", s.id).Str("seq", seq).Int("bytes", size).
+		Str("reason", reason).Str("route", route).Msg("bad record")
+}
+
+// stall stops a shard at a record that cannot be routed: nothing from it on
+// is queued, so the checkpoint stays before it.
+func (l *loop) stall(s *shardState, rest []types.Record) {
 	var bytes int64
 	for _, r := range rest {
 		bytes += int64(len(r.Data))
@@ -572,10 +748,6 @@ func (l *loop) stall(s *shardState, seq string, size int, rest []types.Record) {
 	l.budget.release(int64(len(rest)), bytes)
 	s.status = shardStalled
 	s.cancel()
-	l.log.Error().Str("stream", l.cfg.Source).Str("shard_id", s.id).Str("seq", seq).
-		Int("bytes", size).Int("max_record_bytes", l.maxRecord).
-		Str("reason", "record larger than the destination's maximum record size (data + partition key)").
-		Err(ErrShardStalled).Msg("shard stalled: no checkpoint past this record until it can be routed")
 	l.r.mu.Lock()
 	l.r.stats.StalledShards++
 	l.r.mu.Unlock()
@@ -588,34 +760,51 @@ func arrival(rec *types.Record) int64 {
 	return time.Now().UnixNano()
 }
 
-// logInvalid logs an invalid record (never its bytes) within a rate limit.
-func (l *loop) logInvalid(s *shardState, seq string, d *repartition.Decision) {
-	now := time.Now()
-	if now.Sub(l.invalidWindow) >= time.Second {
-		l.invalidWindow, l.invalidLogged = now, 0
+// dispatch hands ready records to idle writers, dead letters first.
+func (l *loop) dispatch() {
+	if l.dlq != nil {
+		l.dispatchFrom(l.dlq, l.cfg.DLQStream, true)
 	}
-	if l.invalidLogged >= l.cfg.InvalidLogPerSecond {
-		return
-	}
-	l.invalidLogged++
-	l.log.Warn().Str("stream", l.cfg.Source).Str("shard_id", s.id).Str("seq", seq).
-		Str("reason", d.ReasonText()).Str("route", "forward under the source partition key").
-		Msg("invalid record")
+	l.dispatchFrom(l.sched, l.cfg.Dest, false)
 }
 
-// dispatch hands ready records to idle writers.
-func (l *loop) dispatch() {
+func (l *loop) dispatchFrom(s *repartition.Scheduler, stream string, dlq bool) {
 	for l.idle > 0 {
 		now := time.Now().UnixNano()
-		if !l.sched.Ready(now) {
+		if !s.Ready(now) {
 			return
 		}
 		b := l.batches[len(l.batches)-1]
+		b.entries = s.Next(now, l.cfg.BatchRecords, l.cfg.BatchBytes, b.entries[:0])
+		if len(b.entries) == 0 {
+			return // lanes out of tokens; the wake timer brings us back
+		}
+		b.stream, b.dlq = stream, dlq
 		l.batches = l.batches[:len(l.batches)-1]
-		b.entries = l.sched.Next(now, l.cfg.BatchRecords, l.cfg.BatchBytes, b.entries[:0])
 		l.idle--
 		l.work <- b // buffered to MaxInFlight: never blocks
 	}
+}
+
+// buffered counts records read and not yet written, on either stream.
+func (l *loop) buffered() int {
+	n, _ := l.sched.Buffered()
+	if l.dlq != nil {
+		d, _ := l.dlq.Buffered()
+		n += d
+	}
+	return n
+}
+
+// nextWake is the earliest time a scheduler has something waiting on time.
+func (l *loop) nextWake() int64 {
+	w := l.sched.NextWake()
+	if l.dlq != nil {
+		if d := l.dlq.NextWake(); d != 0 && (w == 0 || d < w) {
+			w = d
+		}
+	}
+	return w
 }
 
 // onPut settles a PutRecords outcome.
@@ -626,6 +815,10 @@ func (l *loop) onPut(b *putBatch) error {
 		l.batches = append(l.batches, b)
 	}()
 	now := time.Now().UnixNano()
+	sched := l.sched
+	if b.dlq {
+		sched = l.dlq
+	}
 	l.totals.Puts++
 	l.putLat.add(b.took)
 	if b.err != nil {
@@ -648,7 +841,7 @@ func (l *loop) onPut(b *putBatch) error {
 			} else {
 				s.retries++
 			}
-			l.sched.Retry(e, now, now+int64(backoffDelay(l.cfg.RetryBase, l.cfg.RetryMax, e.Attempts)))
+			sched.Retry(e, now, now+int64(backoffDelay(l.cfg.RetryBase, l.cfg.RetryMax, e.Attempts)))
 		}
 		return nil
 	}
@@ -659,18 +852,29 @@ func (l *loop) onPut(b *putBatch) error {
 			if code == "ProvisionedThroughputExceededException" {
 				s.throttles++
 				l.totals.Throttles++
+				sched.Throttled(e.Lane, now) // pause the shard, not the request
 			} else {
 				s.retries++
 				l.totals.Retries++
 			}
-			l.sched.Retry(e, now, now+int64(backoffDelay(l.cfg.RetryBase, l.cfg.RetryMax, e.Attempts)))
+			sched.Retry(e, now, now+int64(backoffDelay(l.cfg.RetryBase, l.cfg.RetryMax, e.Attempts)))
 			continue
 		}
-		s.wm.Ack(e.Ord)
-		s.out++
-		records++
-		bytes += int64(len(e.Data))
-		l.sched.Ack(e)
+		size := int64(len(e.Data))
+		if b.dlq {
+			size = 0 // released when the envelope was made
+		}
+		o := sched.Ack(e, now)
+		switch {
+		case o.Resend:
+			l.totals.Resends++
+		case o.Done:
+			sh := l.shards[o.Shard]
+			sh.wm.Ack(o.Ord)
+			sh.out++
+			records++
+			bytes += size
+		}
 	}
 	l.totals.RecordsOut += records
 	l.totals.BytesOut += bytes

@@ -19,6 +19,7 @@ import (
 	"github.com/repartd/repartd/bench/loadgen"
 	"github.com/repartd/repartd/kinesisio"
 	"github.com/repartd/repartd/kinesisio/kinesistest"
+	"github.com/repartd/repartd/repartition"
 )
 
 const (
@@ -104,39 +105,72 @@ func (f *fixture) run(cfg kinesisio.Config, store kinesisio.Store) kinesisio.Sta
 
 // history checks the destination against the source without using
 // repartd's code: each row's identity is read with encoding/json. It
-// returns the duplicate count and fails on loss, strangers, or a row
-// whose changes first arrive out of source order.
+// fails on loss, strangers, a row whose changes first arrive out of source
+// order, a control record missing from a destination shard, or a DDL fence
+// broken in a shard (a row change of its table on the wrong side of the
+// control record's copy). It returns the duplicates of data records.
 func (f *fixture) history() (dups int) {
 	f.t.Helper()
 	src := f.fake.Records(srcStream)
 	dst := f.fake.Records(dstStream)
 	slices.SortFunc(dst, func(a, b kinesistest.StoredRecord) int { return strings.Compare(a.SequenceNumber, b.SequenceNumber) })
 	type pos struct {
-		row string
-		i   int
+		row   string
+		table string
+		i     int // index among the row's records
+		n     int // index in the source
 	}
-	where := map[string]pos{} // payload -> row, index among the row's records
+	where := map[string]pos{} // payload -> its place in the source
 	perRow := map[string]int{}
-	for _, r := range src {
-		row := rowOf(r.Data)
+	for n, r := range src {
+		row, table := rowOf(r.Data)
 		if _, dup := where[string(r.Data)]; dup {
 			f.t.Fatalf("test bug: two identical source payloads")
 		}
-		where[string(r.Data)] = pos{row, perRow[row]}
+		where[string(r.Data)] = pos{row, table, perRow[row], n}
 		perRow[row]++
 	}
+	shards := map[string]bool{}
+	for _, r := range dst {
+		shards[r.ShardID] = true
+	}
 	seen := map[string]bool{}
+	copies := map[string]map[string]bool{} // control payload -> shards holding it
 	last := map[string]int{}
+	// per destination shard and table: source index of the newest control
+	// record seen there, and of the newest data record.
+	type shardTable struct{ shard, table string }
+	lastControl := map[shardTable]int{}
+	lastData := map[shardTable]int{}
 	for _, r := range dst {
 		p, ok := where[string(r.Data)]
 		if !ok {
 			f.t.Fatalf("destination holds a record that is not from the source (seq %s)", r.SequenceNumber)
+		}
+		st := shardTable{r.ShardID, p.table}
+		if strings.HasPrefix(p.row, "control:") {
+			if copies[string(r.Data)] == nil {
+				copies[string(r.Data)] = map[string]bool{}
+			}
+			if !copies[string(r.Data)][r.ShardID] {
+				if d, ok := lastData[st]; ok && d > p.n {
+					f.t.Fatalf("shard %s: a change of table %s from after its control record (source %d) arrived before the control record (source %d)", r.ShardID, p.table, d, p.n)
+				}
+				lastControl[st] = max(lastControl[st], p.n)
+			}
+			copies[string(r.Data)][r.ShardID] = true
+			seen[string(r.Data)] = true
+			continue
 		}
 		if seen[string(r.Data)] {
 			dups++
 			continue
 		}
 		seen[string(r.Data)] = true
+		if c, ok := lastControl[st]; ok && c > p.n && p.table != "" {
+			f.t.Fatalf("shard %s: change %d of table %s arrived after a later control record (source %d)", r.ShardID, p.n, p.table, c)
+		}
+		lastData[st] = max(lastData[st], p.n)
 		if l, ok := last[p.row]; ok && p.i < l {
 			f.t.Fatalf("row %s: change %d first arrived after change %d", p.row, p.i, l)
 		}
@@ -145,12 +179,17 @@ func (f *fixture) history() (dups int) {
 	if len(seen) != len(src) {
 		f.t.Fatalf("%d of %d source records reached the destination", len(seen), len(src))
 	}
+	for payload, in := range copies {
+		if len(in) != len(shards) && len(shards) > 0 {
+			f.t.Fatalf("control record %.40q reached %d of %d destination shards", payload, len(in), len(shards))
+		}
+	}
 	return dups
 }
 
-// rowOf names the row a DMS record changes, or the stream position class
-// of records without one.
-func rowOf(data []byte) string {
+// rowOf names the row a DMS record changes (or "control:TABLE", or
+// "invalid") and its table.
+func rowOf(data []byte) (row, table string) {
 	var m struct {
 		Data     map[string]json.RawMessage `json:"data"`
 		Metadata struct {
@@ -159,12 +198,12 @@ func rowOf(data []byte) string {
 		} `json:"metadata"`
 	}
 	if json.Unmarshal(data, &m) != nil || m.Metadata.Type == "" {
-		return "invalid"
+		return "invalid", ""
 	}
 	if m.Metadata.Type == "control" {
-		return "control:" + m.Metadata.Table
+		return "control:" + m.Metadata.Table, m.Metadata.Table
 	}
-	return m.Metadata.Table + "/" + string(m.Data["id"])
+	return m.Metadata.Table + "/" + string(m.Data["id"]), m.Metadata.Table
 }
 
 func TestRelay_RowOrderUnderPartialFailuresThrottlingAndAmbiguousWrites(t *testing.T) {
@@ -277,7 +316,7 @@ func TestRelay_InvalidRecordsAreForwardedUnderTheirSourceKey(t *testing.T) {
 			t.Fatalf("a log line holds the payload %q", b)
 		}
 	}
-	if strings.Count(f.logs.String(), `"message":"invalid record"`) != len(bad) {
+	if strings.Count(f.logs.String(), `"message":"bad record"`) != len(bad) {
 		t.Fatalf("want one log line per invalid record:\n%s", f.logs.String())
 	}
 }
@@ -299,7 +338,11 @@ func TestRelay_OversizeRecordStallsShardWithoutCheckpointPastIt(t *testing.T) {
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("run: %v, want it to keep running until stopped", err)
 	}
-	if n := len(f.fake.Records(dstStream)); n != 50 {
+	distinct := map[string]bool{}
+	for _, r := range f.fake.Records(dstStream) {
+		distinct[string(r.Data)] = true
+	}
+	if n := len(distinct); n != 50 {
 		t.Fatalf("%d records forwarded, want the 50 before the oversize one", n)
 	}
 	cp, _, _ := store.Load(ctx)
@@ -428,4 +471,269 @@ func tailLines(s string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// dmsWithDDL is loadgen output with DDL spliced in: an add-column on a
+// table, a drop-table followed by a create-table (the key columns are
+// forgotten, then learned again), and a task-level control record.
+func dmsWithDDL(t *testing.T, n int, seed uint64) []types.PutRecordsRequestEntry {
+	t.Helper()
+	cfg := loadgen.DefaultConfig()
+	cfg.Rows, cfg.Zipf, cfg.Seed = 300, 1.1, seed
+	g, err := loadgen.New(cfg)
+	must(t, err)
+	ddl := map[int]string{
+		n / 5:     `{"control":{},"metadata":{"timestamp":"2026-01-01T00:00:01.000000Z","record-type":"control","operation":"add-column","partition-key-type":"task-id","schema-name":"shop","table-name":"orders"}}`,
+		2 * n / 5: `{"control":{},"metadata":{"timestamp":"2026-01-01T00:00:02.000000Z","record-type":"control","operation":"drop-table","partition-key-type":"task-id","schema-name":"shop","table-name":"customers"}}`,
+		3 * n / 5: `{"control":{"table-def":{"primary-key":["id"]}},"metadata":{"timestamp":"2026-01-01T00:00:03.000000Z","record-type":"control","operation":"create-table","partition-key-type":"task-id","schema-name":"shop","table-name":"customers"}}`,
+		4 * n / 5: `{"control":{},"metadata":{"timestamp":"2026-01-01T00:00:04.000000Z","record-type":"control","operation":"task-stopped","partition-key-type":"task-id","schema-name":"","table-name":""}}`,
+	}
+	var es []types.PutRecordsRequestEntry
+	for i := range n {
+		if d, ok := ddl[i]; ok {
+			es = append(es, types.PutRecordsRequestEntry{Data: []byte(d), PartitionKey: aws.String("LOADTASK")})
+		}
+		es = append(es, types.PutRecordsRequestEntry{Data: slices.Clone(g.Next().Data), PartitionKey: aws.String("LOADTASK")})
+	}
+	return es
+}
+
+func TestRelay_DDLIsAFenceAndReachesEveryShardUnderFaults(t *testing.T) {
+	for _, seed := range []int64{11, 12} {
+		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
+			f := newFixture(t, 8, seed)
+			f.putRaw(dmsWithDDL(t, 6000, uint64(seed)))
+			must(t, f.fake.SetFaults(dstStream, kinesistest.Faults{PutFailRate: 0.3, AmbiguousRate: 0.05, CheckKeys: true}))
+			st := f.run(f.config(), &kinesisio.MemStore{})
+			if st.Fences != 8 { // 4 create-table + 4 spliced
+				t.Fatalf("%d fences, want 8", st.Fences)
+			}
+			f.history() // checks fences per shard and broadcast to all 8 shards
+		})
+	}
+}
+
+func TestRelay_ReplayModeKeepsLastOccurrencesInOrder(t *testing.T) {
+	f := newFixture(t, 8, 21)
+	cfg := loadgen.DefaultConfig()
+	cfg.Rows, cfg.Zipf = 200, 1.2
+	f.load(8000, cfg)
+	must(t, f.fake.SetFaults(dstStream, kinesistest.Faults{PutFailRate: 0.3, ThrottleRate: 0.05}))
+	rc := f.config()
+	rc.Ordering = kinesisio.OrderingReplay
+	st := f.run(rc, &kinesisio.MemStore{})
+	if st.Resends == 0 {
+		t.Fatal("no record was re-sent after a failed one of its key: replay mode did not pipeline")
+	}
+	f.lastOccurrences()
+	t.Logf("replay mode: %d records, %d resent after an earlier failure of their key", st.RecordsOut, st.Resends)
+}
+
+// lastOccurrences checks that, per row, the last delivery of each change is
+// in source order, and nothing is missing.
+func (f *fixture) lastOccurrences() {
+	f.t.Helper()
+	src := f.fake.Records(srcStream)
+	dst := f.fake.Records(dstStream)
+	slices.SortFunc(dst, func(a, b kinesistest.StoredRecord) int { return strings.Compare(a.SequenceNumber, b.SequenceNumber) })
+	lastAt := map[string]int{}
+	for i, r := range dst {
+		lastAt[string(r.Data)] = i
+	}
+	prev := map[string]int{}
+	for _, r := range src {
+		row, _ := rowOf(r.Data)
+		at, ok := lastAt[string(r.Data)]
+		if !ok {
+			f.t.Fatalf("a source record never reached the destination")
+		}
+		if strings.HasPrefix(row, "control:") {
+			continue
+		}
+		if p, ok := prev[row]; ok && at < p {
+			f.t.Fatalf("row %s: last delivery of a change precedes the last delivery of its predecessor", row)
+		}
+		prev[row] = at
+	}
+}
+
+func TestRelay_ShardPacingAvoidsThrottling(t *testing.T) {
+	run := func(perShard int) (throttled int64, out int64) {
+		f := newFixture(t, 2, 31)
+		f.load(4000, loadgen.DefaultConfig())
+		must(t, f.fake.SetFaults(dstStream, kinesistest.Faults{Limits: true}))
+		cfg := f.config()
+		cfg.ShardRecordsPerSec = perShard
+		st := f.run(cfg, &kinesisio.MemStore{})
+		f.history()
+		return int64(f.fake.StreamStats(dstStream).FailedEntries), st.RecordsOut
+	}
+	paced, out := run(1000)
+	unpaced, _ := run(0)
+	t.Logf("4000 records over 2 shards limited to 1000/s each: %d entry throttles paced, %d unpaced", paced, unpaced)
+	if out != 4000 {
+		t.Fatalf("%d records out", out)
+	}
+	if unpaced == 0 {
+		t.Fatal("the fake's limits did not throttle an unpaced relay: the test proves nothing")
+	}
+	if paced*10 > unpaced {
+		t.Fatalf("pacing left %d throttles (unpaced %d): want at least 10x fewer", paced, unpaced)
+	}
+}
+
+func TestRelay_DeadLetterStreamTakesInvalidAndOversizeRecords(t *testing.T) {
+	f := newFixture(t, 4, 41)
+	must(t, f.fake.CreateStream("dlq", 1))
+	f.load(100, loadgen.DefaultConfig())
+	big := `{"data":{"id":1,"blob":"` + strings.Repeat("y", 3000) + `"},"metadata":{"record-type":"data","operation":"insert","schema-name":"shop","table-name":"orders"}}`
+	f.putRaw([]types.PutRecordsRequestEntry{
+		{Data: []byte(`{"broken":`), PartitionKey: aws.String("LOADTASK")},
+		{Data: []byte(big), PartitionKey: aws.String("LOADTASK")},
+	})
+	f.load(100, loadgen.Config{Schema: "shop", Tables: 1, Rows: 50, Seed: 9})
+	cfg := f.config()
+	cfg.OnInvalid, cfg.DLQStream, cfg.MaxRecordSize = kinesisio.InvalidDLQ, "dlq", 2000
+	st := f.run(cfg, &kinesisio.MemStore{})
+	dead := f.fake.Records("dlq")
+	if len(dead) != 2 || st.DeadLettered != 2 {
+		t.Fatalf("%d dead letters (stats %d), want 2", len(dead), st.DeadLettered)
+	}
+	for i, want := range []string{`{"broken":`, big} {
+		head, body, ok := strings.Cut(string(dead[i].Data), "\n")
+		var h kinesisio.DLQHeader
+		if !ok || json.Unmarshal([]byte(head), &h) != nil || h.Version != 1 || h.Reason == "" || h.Seq == "" || h.ShardID == "" {
+			t.Fatalf("dead letter %d header %q", i, head)
+		}
+		if body != want {
+			t.Fatalf("dead letter %d body changed", i)
+		}
+	}
+	distinct := map[string]bool{}
+	for _, r := range f.fake.Records(dstStream) {
+		distinct[string(r.Data)] = true
+	}
+	if len(distinct) != 200 {
+		t.Fatalf("%d records in the destination, want the 200 valid ones", len(distinct))
+	}
+	if strings.Contains(f.logs.String(), "yyyy") || strings.Contains(f.logs.String(), "broken") {
+		t.Fatal("a log line holds payload bytes")
+	}
+}
+
+func TestRelay_OnInvalidStopHoldsTheCheckpoint(t *testing.T) {
+	f := newFixture(t, 2, 42)
+	f.load(20, loadgen.DefaultConfig())
+	f.putRaw([]types.PutRecordsRequestEntry{{Data: []byte(`nope`), PartitionKey: aws.String("LOADTASK")}})
+	f.load(20, loadgen.Config{Schema: "shop", Tables: 1, Rows: 5, Seed: 3})
+	cfg := f.config()
+	cfg.OnInvalid, cfg.StopWhenIdle = kinesisio.InvalidStop, 0
+	store := &kinesisio.MemStore{}
+	ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
+	defer cancel()
+	if err := f.relay(cfg, store).Run(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("run: %v", err)
+	}
+	cp, _, _ := store.Load(ctx)
+	src := f.fake.Records(srcStream)
+	if got := cp.Shards[src[0].ShardID].Seq; got != src[19].SequenceNumber {
+		t.Fatalf("checkpoint %s, want the record before the invalid one %s", got, src[19].SequenceNumber)
+	}
+}
+
+// trimmed pretends records before a sequence number aged out of the
+// source's retention, as AWS would: iterators before it start at it.
+type trimmed struct {
+	*kinesistest.Fake
+	shard, first string
+}
+
+func (t *trimmed) GetShardIterator(ctx context.Context, in *kinesis.GetShardIteratorInput, o ...func(*kinesis.Options)) (*kinesis.GetShardIteratorOutput, error) {
+	c := *in
+	before := c.StartingSequenceNumber != nil && *c.StartingSequenceNumber < t.first
+	if aws.ToString(c.ShardId) == t.shard && (c.ShardIteratorType == types.ShardIteratorTypeTrimHorizon || before) {
+		c.ShardIteratorType, c.StartingSequenceNumber = types.ShardIteratorTypeAtSequenceNumber, aws.String(t.first)
+	}
+	return t.Fake.GetShardIterator(ctx, &c, o...)
+}
+
+func TestRelay_ExpiredCheckpointIsLoud(t *testing.T) {
+	for _, policy := range []string{kinesisio.ExpiredFail, kinesisio.ExpiredTrimHorizon} {
+		t.Run(policy, func(t *testing.T) {
+			f := newFixture(t, 2, 43)
+			f.load(100, loadgen.DefaultConfig())
+			src := f.fake.Records(srcStream)
+			store := &kinesisio.MemStore{}
+			must(t, store.Save(context.Background(), kinesisio.Checkpoint{Source: srcStream, Dest: dstStream,
+				Shards: map[string]kinesisio.ShardCheckpoint{src[0].ShardID: {Seq: src[9].SequenceNumber}}}))
+			cfg := f.config()
+			cfg.OnExpiredCheckpoint = policy
+			r, err := kinesisio.NewRelay(cfg, &trimmed{f.fake, src[0].ShardID, src[50].SequenceNumber}, f.fake, store,
+				zerolog.New(f.logs))
+			must(t, err)
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			err = r.Run(ctx)
+			switch policy {
+			case kinesisio.ExpiredFail:
+				if !errors.Is(err, kinesisio.ErrCheckpointExpired) {
+					t.Fatalf("run: %v, want ErrCheckpointExpired", err)
+				}
+				if n := len(f.fake.Records(dstStream)); n != 0 {
+					t.Fatalf("%d records forwarded past an expired checkpoint", n)
+				}
+			default:
+				must(t, err)
+				if st := r.Stats(); st.ExpiredCheckpoints != 1 || st.RecordsIn != 50 {
+					t.Fatalf("stats %+v: want 1 expired checkpoint and the 50 records left", st)
+				}
+			}
+			if !strings.Contains(f.logs.String(), "aged out") && policy == kinesisio.ExpiredTrimHorizon {
+				t.Fatal("no error line about the aged-out checkpoint")
+			}
+		})
+	}
+}
+
+func TestRelay_CheckpointOnAVanishedShardIsLoud(t *testing.T) {
+	f := newFixture(t, 2, 44)
+	f.load(10, loadgen.DefaultConfig())
+	store := &kinesisio.MemStore{}
+	must(t, store.Save(context.Background(), kinesisio.Checkpoint{Source: srcStream, Dest: dstStream,
+		Shards: map[string]kinesisio.ShardCheckpoint{"shardId-000000000099": {Seq: "49000000000000000000000000000000000000000000000000000001"}}}))
+	err := f.relay(f.config(), store).Run(context.Background())
+	if !errors.Is(err, kinesisio.ErrCheckpointExpired) {
+		t.Fatalf("run: %v, want ErrCheckpointExpired", err)
+	}
+}
+
+func TestRelay_WarnsOncePerShardOnTransactionKeyedSource(t *testing.T) {
+	f := newFixture(t, 2, 45)
+	rec := func(i int) string {
+		return fmt.Sprintf(`{"data":{"id":%d},"metadata":{"record-type":"data","operation":"insert","partition-key-type":"transaction-id","schema-name":"s","table-name":"t"}}`, i)
+	}
+	var es []types.PutRecordsRequestEntry
+	for i := range 30 {
+		es = append(es, types.PutRecordsRequestEntry{Data: []byte(rec(i)), PartitionKey: aws.String("x")})
+	}
+	f.putRaw(es)
+	cfg := f.config()
+	cfg.Rules = mustRules(t, "s.t=id")
+	f.run(cfg, &kinesisio.MemStore{})
+	if n := strings.Count(f.logs.String(), "keys this source by transaction id"); n != 1 {
+		t.Fatalf("%d transaction-id warnings, want 1", n)
+	}
+}
+
+func mustRules(t *testing.T, specs ...string) *repartition.KeyRules {
+	t.Helper()
+	var rs []repartition.KeyRule
+	for _, s := range specs {
+		r, err := repartition.ParseKeyRule(s)
+		must(t, err)
+		rs = append(rs, r)
+	}
+	k, err := repartition.NewKeyRules(rs)
+	must(t, err)
+	return k
 }

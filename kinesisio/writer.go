@@ -15,6 +15,8 @@ import (
 // a writer fills the rest. Batches are reused.
 type putBatch struct {
 	entries []*repartition.Entry
+	stream  string // destination or dead-letter stream
+	dlq     bool
 	reqs    []types.PutRecordsRequestEntry
 	keyBuf  []byte
 	ends    []int
@@ -30,7 +32,6 @@ type putBatch struct {
 // interprets outcomes, so retry policy lives in one place.
 type writer struct {
 	dst     RecordPutter
-	stream  string
 	timeout time.Duration
 }
 
@@ -59,7 +60,11 @@ func (w *writer) put(ctx context.Context, b *putBatch) {
 	b.keyBuf, b.ends = b.keyBuf[:0], b.ends[:0]
 	for _, e := range b.entries {
 		b.keyBuf = repartition.AppendPartitionKey(b.keyBuf, e.Key)
-		b.keyBuf = repartition.AppendExplicitHashKey(b.keyBuf, e.Key)
+		if e.HashKey != "" { // a DDL copy, placed on its shard
+			b.keyBuf = append(b.keyBuf, e.HashKey...)
+		} else {
+			b.keyBuf = repartition.AppendExplicitHashKey(b.keyBuf, e.Key)
+		}
 		b.ends = append(b.ends, len(b.keyBuf))
 	}
 	keys := string(b.keyBuf)
@@ -78,16 +83,16 @@ func (w *writer) put(ctx context.Context, b *putBatch) {
 	defer cancel()
 	start := time.Now()
 	out, err := w.dst.PutRecords(cctx, &kinesis.PutRecordsInput{
-		StreamName: aws.String(w.stream),
+		StreamName: aws.String(b.stream),
 		Records:    b.reqs,
 	})
 	b.took = time.Since(start)
 	if err != nil {
-		b.err, b.class = fmt.Errorf("put records to %s: %w", w.stream, err), classify(ctx, err)
+		b.err, b.class = fmt.Errorf("put records to %s: %w", b.stream, err), classify(ctx, err)
 		return
 	}
 	if len(out.Records) != len(b.entries) {
-		b.err = fmt.Errorf("put records to %s: %d results for %d entries", w.stream, len(out.Records), len(b.entries))
+		b.err = fmt.Errorf("put records to %s: %d results for %d entries", b.stream, len(out.Records), len(b.entries))
 		b.class = classAmbiguous
 		return
 	}

@@ -65,7 +65,10 @@ type Decision struct {
 	Operation        []byte // decoded metadata.operation, empty if absent or not a string
 	PartitionKeyType []byte // decoded metadata.partition-key-type, if a string
 	Key              uint64 // routing key; zero for invalid records
-	KeySource        KeySource
+	// TableKey is the table-level key of the record's table (what control
+	// records are keyed by), for DDL fences; zero for invalid records.
+	TableKey  uint64
+	KeySource KeySource
 	// Reason is set on invalid records and on table-level fallbacks of data
 	// records. Offset is the byte offset of a JSON syntax error, else -1.
 	Reason string
@@ -184,6 +187,7 @@ func (r *Router) routeControl(payload []byte, d *Decision) {
 	r.material = AppendKeyMaterial(r.material[:0], d.Schema, d.Table)
 	r.id = appendTableID(r.id[:0], d.Schema, d.Table)
 	d.Key = Hash(r.material)
+	d.TableKey = d.Key
 	switch string(d.Operation) {
 	case "create-table":
 		if !p.controlPresent {
@@ -225,9 +229,10 @@ func (r *Router) routeData(payload []byte, d *Decision) {
 		cols, ok = r.learned.lookup(r.id)
 		src = SourceControl
 	}
+	tableKey := Hash(r.material)
 	if !ok {
 		d.Kind, d.KeySource, d.Reason = KindData, SourceTable, ReasonNoKeyColumns
-		d.Key = Hash(r.material)
+		d.Key, d.TableKey = tableKey, tableKey
 		if _, seen := r.warned[string(r.id)]; !seen {
 			r.warned[string(r.id)] = struct{}{}
 			d.FirstFallback = true
@@ -251,7 +256,7 @@ func (r *Router) routeData(payload []byte, d *Decision) {
 		r.material = append(append(r.material, 0), v...)
 	}
 	d.Kind, d.KeySource = KindData, src
-	d.Key = Hash(r.material)
+	d.Key, d.TableKey = Hash(r.material), tableKey
 	if len(p.beforeImage) > 0 && string(d.Operation) == "update" {
 		d.PKChanged = r.keyChanged(payload, cols)
 	}

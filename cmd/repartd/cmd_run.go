@@ -45,6 +45,9 @@ func cmdRun(ctx context.Context, args []string, getenv func(string) string, io s
 	srcEndpoint := fs.String("source-endpoint-url", "", "endpoint for the source stream only (default: the SDK chain, e.g. AWS_ENDPOINT_URL)")
 	dstEndpoint := fs.String("dest-endpoint-url", "", "endpoint for the destination stream only")
 	start := fs.String("start-position", "trim-horizon", "where to start shards without a checkpoint: trim-horizon or latest")
+	fs.StringVar(&cfg.Ordering, "ordering", cfg.Ordering, "strict (a key never has two records unacknowledged) or replay (a key's records share calls; after a failure they are re-sent in order: last occurrences ordered, duplicates instead of stalls)")
+	fs.IntVar(&cfg.ShardRecordsPerSec, "shard-records-per-s", cfg.ShardRecordsPerSec, "pace each destination shard to this many records/s (Kinesis: 1000; 0: no pacing)")
+	fs.IntVar(&cfg.ShardBytesPerSec, "shard-bytes-per-s", cfg.ShardBytesPerSec, "pace each destination shard to this many bytes/s (Kinesis: 1 MiB; 0: no pacing)")
 	fs.IntVar(&cfg.MaxBufferedRecords, "max-buffered-records", cfg.MaxBufferedRecords, "memory bound: records read and not yet acknowledged")
 	fs.Int64Var(&cfg.MaxBufferedBytes, "max-buffered-bytes", cfg.MaxBufferedBytes, "memory bound: bytes of records read and not yet acknowledged")
 	fs.IntVar(&cfg.BatchRecords, "batch-records", cfg.BatchRecords, "records per PutRecords call, 1..500")
@@ -60,6 +63,9 @@ func cmdRun(ctx context.Context, args []string, getenv func(string) string, io s
 	fs.DurationVar(&cfg.DrainTimeout, "drain-timeout", cfg.DrainTimeout, "how long a graceful stop may take")
 	fs.DurationVar(&cfg.StopWhenIdle, "stop-when-idle", 0, "drain and exit once caught up and idle this long (0: run forever)")
 	fs.IntVar(&cfg.MaxRecordSize, "max-record-size", 0, "destination record size limit in bytes, data + partition key (0: ask the stream)")
+	fs.StringVar(&cfg.OnInvalid, "on-invalid", cfg.OnInvalid, "invalid records: forward (unchanged, under the hash of their source partition key), dlq (to --dlq-stream) or stop (the shard stops there)")
+	fs.StringVar(&cfg.DLQStream, "dlq-stream", "", "dead-letter stream for invalid records (--on-invalid dlq) and records too big for the destination (without it they stop their shard)")
+	fs.StringVar(&cfg.OnExpiredCheckpoint, "on-expired-checkpoint", cfg.OnExpiredCheckpoint, "a checkpoint that aged out of the source's retention: fail (exit 4) or trim-horizon (log an error, go on from the oldest record)")
 	fs.IntVar(&cfg.InvalidLogPerSecond, "invalid-log-per-second", cfg.InvalidLogPerSecond, "invalid records logged one by one per second; the rest are counted")
 	level := fs.String("log-level", "info", "debug, info, warn or error")
 	format := fs.String("log-format", "json", "json (one object per line) or console (for people)")
@@ -110,6 +116,8 @@ func cmdRun(ctx context.Context, args []string, getenv func(string) string, io s
 		Str("checkpoint", store.Path()).Str("keys", keys.String()).Str("start_position", string(cfg.StartPosition)).
 		Int("max_buffered_records", cfg.MaxBufferedRecords).Int64("max_buffered_bytes", cfg.MaxBufferedBytes).
 		Int("batch_records", cfg.BatchRecords).Int("max_in_flight", cfg.MaxInFlight).
+		Str("ordering", cfg.Ordering).Str("on_invalid", cfg.OnInvalid).Str("dlq_stream", cfg.DLQStream).
+		Str("on_expired_checkpoint", cfg.OnExpiredCheckpoint).Int("shard_records_per_s", cfg.ShardRecordsPerSec).Int("shard_bytes_per_s", cfg.ShardBytesPerSec).
 		Dur("poll_interval", cfg.PollInterval).Dur("checkpoint_interval", cfg.CheckpointInterval).
 		Dur("log_interval", cfg.LogInterval).Dur("stop_when_idle", cfg.StopWhenIdle).
 		Msg("effective config")
@@ -141,6 +149,8 @@ func cmdRun(ctx context.Context, args []string, getenv func(string) string, io s
 		return nil
 	case errors.Is(err, kinesisio.ErrDrainTimeout):
 		return &exitError{code: 3, err: err}
+	case errors.Is(err, kinesisio.ErrCheckpointExpired):
+		return &exitError{code: 4, err: err}
 	case errors.Is(err, context.Canceled):
 		return &exitError{code: 130, err: errors.New("stopped before draining")}
 	}

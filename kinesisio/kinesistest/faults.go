@@ -79,8 +79,9 @@ type Faults struct {
 	// held and must not modify or keep entries.
 	OnPut func(entries []types.PutRecordsRequestEntry)
 
-	// CheckKeys reports a partition key that is in flight twice: twice in
-	// one PutRecords call, or in two calls that overlap in time. Reported
+	// CheckKeys reports a partition key (with its ExplicitHashKey, if any)
+	// that is in flight twice: twice in one PutRecords call, or in two calls
+	// that overlap in time. Reported
 	// to WithT's TB and counted in Stats.KeyConflicts.
 	CheckKeys bool
 }

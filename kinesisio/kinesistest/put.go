@@ -244,15 +244,21 @@ func (f *Fake) takeOff(st *stream, entries []types.PutRecordsRequestEntry) []str
 	keys := make([]string, len(entries))
 	first := make(map[string]int, len(entries))
 	for i, e := range entries {
+		// The unit of order is the partition key on its shard: copies of
+		// one record placed on different shards by ExplicitHashKey (as
+		// repartd broadcasts DDL) do not conflict.
 		k := *e.PartitionKey
+		if e.ExplicitHashKey != nil {
+			k += "\x00" + *e.ExplicitHashKey
+		}
 		keys[i] = k
 		// Report the key's hash, not the key: keys may hold row data.
 		if j, dup := first[k]; dup {
 			f.report(st, fmt.Errorf("%w: entries %d and %d of one PutRecords call to %s share partition key with hash %s",
-				errKeyInFlight, j, i, st.name, HashKey(k)))
+				errKeyInFlight, j, i, st.name, HashKey(*e.PartitionKey)))
 		} else if st.flying[k] > 0 {
 			f.report(st, fmt.Errorf("%w: entry %d of a PutRecords call to %s has the partition key (hash %s) of an overlapping call",
-				errKeyInFlight, i, st.name, HashKey(k)))
+				errKeyInFlight, i, st.name, HashKey(*e.PartitionKey)))
 		}
 		if _, dup := first[k]; !dup {
 			first[k] = i
