@@ -20,6 +20,7 @@ type putBatch struct {
 	reqs    []types.PutRecordsRequestEntry
 	keyBuf  []byte
 	ends    []int
+	strs    []string
 
 	// outcome
 	codes []string // per entry: "" = written, else the entry's ErrorCode
@@ -68,15 +69,20 @@ func (w *writer) put(ctx context.Context, b *putBatch) {
 		b.ends = append(b.ends, len(b.keyBuf))
 	}
 	keys := string(b.keyBuf)
+	// The SDK wants *string: point into a per-batch slice sized up front,
+	// so no pointer moves and no string header escapes per entry.
+	if cap(b.strs) < 2*len(b.entries) {
+		b.strs = make([]string, 0, 2*len(b.entries))
+	}
+	b.strs = b.strs[:0]
 	off := 0
 	for i, e := range b.entries {
-		pk := keys[off : off+repartition.PartitionKeyLen]
-		ehk := keys[off+repartition.PartitionKeyLen : b.ends[i]]
+		b.strs = append(b.strs, keys[off:off+repartition.PartitionKeyLen], keys[off+repartition.PartitionKeyLen:b.ends[i]])
 		off = b.ends[i]
 		b.reqs = append(b.reqs, types.PutRecordsRequestEntry{
 			Data:            e.Data,
-			PartitionKey:    &pk,
-			ExplicitHashKey: &ehk,
+			PartitionKey:    &b.strs[2*i],
+			ExplicitHashKey: &b.strs[2*i+1],
 		})
 	}
 	cctx, cancel := context.WithTimeout(ctx, w.timeout)

@@ -234,7 +234,14 @@ func (st *stream) nextSeq() uint64 {
 // compares them as int64 breaks here as it would against AWS.
 const seqDigits = 56
 
-func formatSeq(n uint64) string { return fmt.Sprintf("%0*d", seqDigits, n) }
+func formatSeq(n uint64) string {
+	var b [seqDigits]byte
+	for i := len(b) - 1; i >= 0; i-- {
+		b[i] = byte('0' + n%10)
+		n /= 10
+	}
+	return string(b[:])
+}
 
 // parseSeq reads a sequence number this fake issued.
 func parseSeq(s string) (uint64, bool) {

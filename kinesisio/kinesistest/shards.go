@@ -7,7 +7,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math/big"
-	"regexp"
+	"math/bits"
 	"strconv"
 	"strings"
 	"time"
@@ -64,20 +64,39 @@ func hashKeyFromBig(b *big.Int) hashKey {
 	return hashKey{binary.BigEndian.Uint64(buf[:8]), binary.BigEndian.Uint64(buf[8:])}
 }
 
-// ehkPattern is AWS's pattern for ExplicitHashKey and hash key arguments.
-var ehkPattern = regexp.MustCompile(`^(0|[1-9]\d{0,38})$`)
-
 // parseHashKey reads a decimal hash key, as AWS accepts it in
-// ExplicitHashKey and NewStartingHashKey.
+// ExplicitHashKey and NewStartingHashKey: AWS's pattern 0|[1-9]\d{0,38},
+// at most 2^128-1. It runs per entry, so it does 128-bit arithmetic by hand
+// rather than through regexp and math/big.
 func parseHashKey(s string) (hashKey, bool) {
-	if !ehkPattern.MatchString(s) {
+	if len(s) == 0 || len(s) > 39 || (s[0] == '0' && len(s) > 1) {
 		return hashKey{}, false
 	}
-	b, ok := new(big.Int).SetString(s, 10)
-	if !ok || b.BitLen() > 128 {
-		return hashKey{}, false
+	var hi, lo uint64
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < '0' || c > '9' {
+			return hashKey{}, false
+		}
+		// (hi:lo) = (hi:lo)*10 + digit, failing on overflow past 128 bits.
+		h1, l1 := bits.Mul64(lo, 10)
+		h2, h0 := bits.Mul64(hi, 10)
+		if h2 != 0 {
+			return hashKey{}, false
+		}
+		var carry uint64
+		h0, carry = bits.Add64(h0, h1, 0)
+		if carry != 0 {
+			return hashKey{}, false
+		}
+		l1, carry = bits.Add64(l1, uint64(c-'0'), 0)
+		h0, carry = bits.Add64(h0, 0, carry)
+		if carry != 0 {
+			return hashKey{}, false
+		}
+		hi, lo = h0, l1
 	}
-	return hashKeyFromBig(b), true
+	return hashKey{hi, lo}, true
 }
 
 // md5Key maps a partition key to the hash key space as Kinesis does: the
