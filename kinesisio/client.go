@@ -4,12 +4,16 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"reflect"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"github.com/aws/smithy-go/middleware"
 )
 
 // ClientOptions configure a Kinesis client beyond the SDK's default chain.
@@ -21,6 +25,24 @@ type ClientOptions struct {
 	// MaxConns bounds connections per host; it should cover every
 	// concurrent call (writers + readers).
 	MaxConns int
+	// OnCall, when set, is called once per API operation the client
+	// starts, before it is sent (so a call that fails, or is denied, is
+	// seen too; one the SDK rejects as invalid input is never sent and
+	// not seen), from the calling goroutine: it must be safe for
+	// concurrent use and quick. It records which AWS actions the code
+	// really uses (the IAM policy test in deploy/). Nil adds nothing to
+	// the client: no middleware, no cost per call.
+	OnCall func(APICall)
+}
+
+// APICall names one AWS API operation a client started.
+type APICall struct {
+	Service   string // SDK service ID: "Kinesis"
+	Operation string // "PutRecords": the IAM action is "kinesis:PutRecords"
+	// Stream is the stream the input names (StreamName, else the name in
+	// StreamARN); "" when it names none, as GetRecords, which only carries
+	// an iterator.
+	Stream string
 }
 
 // NewClient builds a Kinesis client from the SDK's default configuration
@@ -48,5 +70,50 @@ func NewClient(ctx context.Context, o ClientOptions) (*kinesis.Client, error) {
 		if o.EndpointURL != "" {
 			k.BaseEndpoint = aws.String(o.EndpointURL)
 		}
+		if o.OnCall != nil {
+			k.APIOptions = append(k.APIOptions, onCallMiddleware(o.OnCall))
+		}
 	}), nil
+}
+
+// onCallMiddleware reports each operation from the Initialize step, which
+// runs once per operation (retries happen later, in Finalize). The SDK puts
+// the service ID and operation name in the context before the stack runs.
+func onCallMiddleware(hook func(APICall)) func(*middleware.Stack) error {
+	return func(s *middleware.Stack) error {
+		return s.Initialize.Add(middleware.InitializeMiddlewareFunc("repartd.OnCall",
+			func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
+				hook(APICall{
+					Service:   awsmiddleware.GetServiceID(ctx),
+					Operation: awsmiddleware.GetOperationName(ctx),
+					Stream:    inputStream(in.Parameters),
+				})
+				return next.HandleInitialize(ctx, in)
+			}), middleware.After)
+	}
+}
+
+// inputStream returns the stream an operation's input names. Reflection,
+// not a type switch, so an operation added later is attributed too; it
+// only runs when OnCall is set.
+func inputStream(params any) string {
+	v := reflect.ValueOf(params)
+	if v.Kind() != reflect.Pointer || v.IsNil() || v.Elem().Kind() != reflect.Struct {
+		return ""
+	}
+	field := func(name string) string {
+		f := v.Elem().FieldByName(name)
+		if !f.IsValid() || f.Type() != reflect.TypeFor[*string]() || f.IsNil() {
+			return ""
+		}
+		return *f.Interface().(*string)
+	}
+	if name := field("StreamName"); name != "" {
+		return name
+	}
+	arn := field("StreamARN") // arn:aws:kinesis:REGION:ACCOUNT:stream/NAME
+	if i := strings.LastIndex(arn, ":stream/"); i >= 0 {
+		return arn[i+len(":stream/"):]
+	}
+	return ""
 }

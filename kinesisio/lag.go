@@ -34,11 +34,13 @@ func (l *loop) logLag() {
 	secs := l.cfg.LogInterval.Seconds()
 	now := time.Now().UnixNano()
 	var maxBehind, maxOldest int64 = -1, 0
-	var in, out int64
+	var in, out, bytesIn, bytesOut int64
 	reading := 0
 	for _, s := range l.shards {
 		in += s.in
 		out += s.out
+		bytesIn += s.bytesIn
+		bytesOut += s.bytesOut
 		if s.status == shardFinished || s.status == shardWaiting {
 			continue
 		}
@@ -55,6 +57,9 @@ func (l *loop) logLag() {
 		l.log.Info().Str("stream", l.cfg.Source).Str("shard_id", s.id).Str("status", s.status.String()).
 			Float64("records_in_per_s", float64(s.in)/secs).
 			Float64("records_out_per_s", float64(s.out)/secs).
+			Float64("bytes_in_per_s", float64(s.bytesIn)/secs).
+			Float64("bytes_out_per_s", float64(s.bytesOut)/secs).
+			Int64("last_ack_age_ms", s.lastAckAge).
 			Int64("millis_behind_latest", s.behind).
 			Int64("oldest_unacked_ms", oldest).
 			Int("pending_records", s.wm.Pending()).
@@ -63,6 +68,7 @@ func (l *loop) logLag() {
 			Str("checkpoint_seq", seq).
 			Msg("lag")
 		s.in, s.out, s.retries, s.throttles, s.invalid, s.dlq, s.pkChanges = 0, 0, 0, 0, 0, 0, 0
+		s.bytesIn, s.bytesOut = 0, 0
 	}
 	p50, p99 := l.putLat.take()
 	rec, bytes := l.sched.Buffered()
@@ -74,6 +80,7 @@ func (l *loop) logLag() {
 	l.log.Info().Str("stream", l.cfg.Source).Str("dest", l.cfg.Dest).
 		Int64("max_millis_behind_latest", maxBehind).Int64("max_oldest_unacked_ms", maxOldest).
 		Float64("records_in_per_s", float64(in)/secs).Float64("records_out_per_s", float64(out)/secs).
+		Float64("bytes_in_per_s", float64(bytesIn)/secs).Float64("bytes_out_per_s", float64(bytesOut)/secs).
 		Int("buffered_records", rec).Int("buffered_bytes", bytes).
 		Int("in_flight_calls", l.cfg.MaxInFlight-l.idle).Int("keys_waiting", l.sched.Keys()).
 		Int64("put_p50_ms", p50.Milliseconds()).Int64("put_p99_ms", p99.Milliseconds()).
@@ -102,6 +109,10 @@ func (l *loop) publish() {
 	s.Retries, s.Throttles, s.AmbiguousCalls, s.Puts = t.Retries, t.Throttles, t.AmbiguousCalls, t.Puts
 	s.FirstIn, s.LastOut = t.FirstIn, t.LastOut
 	s.ShardsRead, s.ShardsDone = 0, 0
+	now := time.Now()
+	snap := &l.r.snap
+	snap.At, snap.Listed, snap.Draining = now, l.listedYet, l.draining
+	snap.Shards = snap.Shards[:0]
 	for _, sh := range l.shards {
 		switch sh.status {
 		case shardReading, shardReadEnd, shardStalled:
@@ -109,7 +120,28 @@ func (l *loop) publish() {
 		case shardFinished:
 			s.ShardsDone++
 		}
+		oldest := int64(0)
+		if a, ok := sh.wm.OldestPending(); ok {
+			oldest = max(0, (now.UnixNano()-a)/int64(time.Millisecond))
+		}
+		seq, _ := sh.wm.Committed()
+		snap.Shards = append(snap.Shards, ShardSnapshot{
+			ID: sh.id, Status: sh.status.String(), MillisBehindLatest: sh.behind,
+			OldestUnackedMs: oldest, LastAckAgeMs: sh.lastAckAge, PendingRecords: sh.wm.Pending(),
+			CheckpointSeq: seq, RecordsIn: sh.totalIn, RecordsOut: sh.totalOut,
+			Invalid: sh.totalInvalid, DeadLettered: sh.totalDLQ,
+		})
 	}
+	snap.Stats = *s
+	snap.BufferedRecords, snap.BufferedBytes = l.sched.Buffered()
+	if l.dlq != nil {
+		r2, b2 := l.dlq.Buffered()
+		snap.BufferedRecords, snap.BufferedBytes = snap.BufferedRecords+r2, snap.BufferedBytes+b2
+	}
+	snap.InFlightCalls = l.cfg.MaxInFlight - l.idle
+	snap.KeysWaiting, snap.BlockedByFences, snap.DestShards = l.sched.Keys(), l.sched.Blocked(), len(l.laneStarts)
+	snap.PutLatency, snap.EndToEnd = l.putHist.clone(), l.e2eHist.clone()
+	snap.LastCheckpoint, snap.LastPutOK = time.Unix(0, l.savedAt.Load()), l.lastPutOK
 }
 
 func (s shardStatus) String() string {

@@ -49,6 +49,7 @@ type Relay struct {
 
 	mu    sync.Mutex
 	stats Stats
+	snap  Snapshot
 }
 
 // Stats are the relay's running totals, for tests and the final log line.
@@ -268,8 +269,14 @@ type shardState struct {
 
 	pkType string // metadata.partition-key-type first seen
 
+	lastAckAge int64 // ms from source arrival to acknowledgement, last record
+
+	// running totals, for metrics
+	totalIn, totalOut, totalInvalid, totalDLQ int64
+
 	// counters since the last lag line
 	in, out, retries, throttles, invalid, dlq, pkChanges int64
+	bytesIn, bytesOut                                    int64
 }
 
 // pendingLearn is a key-column change not yet covered by its shard's
@@ -335,6 +342,10 @@ type loop struct {
 	invalidWindow time.Time
 	putLat        latencies
 	totals        Stats
+	putHist       Histogram
+	e2eHist       Histogram
+	lastPutOK     time.Time
+	savedAt       atomic.Int64 // unix nanos of the last checkpoint written (or found unchanged)
 }
 
 // run is the event loop. It returns nil after a drain, else the reason it
@@ -378,6 +389,7 @@ func (l *loop) run() error {
 		case <-retry.C:
 		case <-cpTick.C:
 			l.save()
+			l.publish()
 		case err := <-l.saveErrs:
 			l.log.Error().Err(err).Msg("checkpoint not saved; retrying at the next interval")
 		case <-logTick.C:
@@ -389,6 +401,13 @@ func (l *loop) run() error {
 		}
 		if l.draining && l.readers == 0 && l.buffered() == 0 {
 			l.log.Info().Msg("drained")
+			for _, s := range l.shards {
+				if s.status == shardStalled {
+					// Drained, but a shard never got past a record:
+					// say so in the exit status, not just the logs.
+					return fmt.Errorf("shard %s: %w", s.id, ErrShardStalled)
+				}
+			}
 			return nil
 		}
 		if !l.draining && l.cfg.StopWhenIdle > 0 && l.checkIdle() {
@@ -605,6 +624,7 @@ func (l *loop) route(s *shardState, rec *types.Record) bool {
 		l.keyBuf = append(l.keyBuf[:0], aws.ToString(rec.PartitionKey)...)
 		key = repartition.Hash(l.keyBuf)
 		s.invalid++
+		s.totalInvalid++
 		l.totals.Invalid++
 		switch l.cfg.OnInvalid {
 		case InvalidStop:
@@ -644,6 +664,7 @@ func (l *loop) route(s *shardState, rec *types.Record) bool {
 		l.budget.release(0, int64(len(data))) // the envelope is a copy; its source bytes are done with
 		l.totals.DeadLettered++
 		s.dlq++
+		s.totalDLQ++
 		l.countIn(s, len(data))
 		return true
 	}
@@ -679,6 +700,8 @@ func (l *loop) route(s *shardState, rec *types.Record) bool {
 
 func (l *loop) countIn(s *shardState, n int) {
 	s.in++
+	s.totalIn++
+	s.bytesIn += int64(n)
 	if l.totals.RecordsIn == 0 {
 		l.totals.FirstIn = time.Now()
 	}
@@ -821,6 +844,7 @@ func (l *loop) onPut(b *putBatch) error {
 	}
 	l.totals.Puts++
 	l.putLat.add(b.took)
+	l.putHist.observe(float64(b.took) / float64(time.Millisecond))
 	if b.err != nil {
 		switch b.class {
 		case classFatal:
@@ -872,6 +896,11 @@ func (l *loop) onPut(b *putBatch) error {
 			sh := l.shards[o.Shard]
 			sh.wm.Ack(o.Ord)
 			sh.out++
+			sh.totalOut++
+			sh.bytesOut += size
+			age := float64(now-o.Arrival) / float64(time.Millisecond)
+			sh.lastAckAge = int64(age)
+			l.e2eHist.observe(age)
 			records++
 			bytes += size
 		}
@@ -880,6 +909,7 @@ func (l *loop) onPut(b *putBatch) error {
 	l.totals.BytesOut += bytes
 	if records > 0 {
 		l.totals.LastOut = time.Now()
+		l.lastPutOK = l.totals.LastOut
 	}
 	l.budget.release(records, bytes)
 	return nil
@@ -935,6 +965,7 @@ func (l *loop) checkpoint(final bool) Checkpoint {
 func (l *loop) save() {
 	cp := l.checkpoint(false)
 	if maps.Equal(cp.Shards, l.lastSaved) && len(cp.Learned) == l.lastLearn && len(l.pending) == 0 {
+		l.savedAt.Store(time.Now().UnixNano()) // nothing new to save: still fresh
 		return
 	}
 	select {
@@ -957,6 +988,7 @@ func (l *loop) saveLoop(saves <-chan Checkpoint, errs chan<- error) {
 			}
 			continue
 		}
+		l.savedAt.Store(time.Now().UnixNano())
 		l.r.mu.Lock()
 		l.r.stats.Checkpoints++
 		l.r.mu.Unlock()

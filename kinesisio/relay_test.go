@@ -737,3 +737,15 @@ func mustRules(t *testing.T, specs ...string) *repartition.KeyRules {
 	must(t, err)
 	return k
 }
+
+func TestRelay_DrainWithAStalledShardFails(t *testing.T) {
+	f := newFixture(t, 2, 46)
+	f.load(10, loadgen.DefaultConfig())
+	f.putRaw([]types.PutRecordsRequestEntry{{Data: []byte(`nope`), PartitionKey: aws.String("LOADTASK")}})
+	cfg := f.config()
+	cfg.OnInvalid = kinesisio.InvalidStop
+	err := f.relay(cfg, &kinesisio.MemStore{}).Run(context.Background())
+	if !errors.Is(err, kinesisio.ErrShardStalled) {
+		t.Fatalf("run: %v, want ErrShardStalled after draining with a stalled shard", err)
+	}
+}

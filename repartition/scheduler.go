@@ -44,9 +44,10 @@ type Entry struct {
 type Outcome struct {
 	// Done: the source record (Shard, Ord) is now fully written, and the
 	// watermark may pass it. A fence is done when every copy is written.
-	Done  bool
-	Shard int
-	Ord   uint64
+	Done    bool
+	Shard   int
+	Ord     uint64
+	Arrival int64 // the source record's arrival time
 	// Resend: the entry was written, but an earlier record of its key in
 	// the same call failed, so it is sent again after it (replay mode).
 	Resend bool
@@ -496,11 +497,11 @@ func (s *Scheduler) Ack(e *Entry, now int64) Outcome {
 	if f := e.f; f != nil {
 		f.copies--
 		if f.copies == 0 {
-			out = Outcome{Done: true, Shard: f.origin.Shard, Ord: f.origin.Ord}
+			out = Outcome{Done: true, Shard: f.origin.Shard, Ord: f.origin.Ord, Arrival: f.origin.Arrival}
 			s.fenceDone(f)
 		}
 	} else {
-		out = Outcome{Done: true, Shard: e.Shard, Ord: e.Ord}
+		out = Outcome{Done: true, Shard: e.Shard, Ord: e.Ord, Arrival: e.Arrival}
 		s.recordDone(e)
 	}
 	s.free(e)

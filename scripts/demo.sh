@@ -27,7 +27,7 @@ say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 # show the lag and lifecycle lines of a run log (console format)
 show() { grep -E ' (lag|relay starting|reading shard|drained|relay stopped|final checkpoint|caught up)|key columns learned' "$1" | grep -v lag_summary | cut -c1-220 || true; }
 run_args=(run --source dms-cdc --dest dms-cdc-wide --checkpoint "$WORK/checkpoint"
-	--log-format console --log-interval 2s --stop-when-idle 2s)
+	--log-format console --log-interval 2s --stop-when-idle 2s --metrics-addr 127.0.0.1:0)
 
 [[ -x $BIN ]] || { echo "demo: $BIN missing: run 'make demo'" >&2; exit 1; }
 say "kinesalite on 127.0.0.1:$PORT"

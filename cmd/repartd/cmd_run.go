@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -32,19 +33,30 @@ func newLogger(w io.Writer, level, format string) (zerolog.Logger, error) {
 	return zerolog.New(w).Level(lv).With().Timestamp().Logger(), nil
 }
 
-func cmdRun(ctx context.Context, args []string, getenv func(string) string, io stdio, sig <-chan os.Signal) error {
-	cfg := kinesisio.DefaultConfig()
+// runOptions are run's flags that are not kinesisio.Config fields.
+type runOptions struct {
+	cfg                             kinesisio.Config
+	keys                            keyFlag
+	checkpointDir, srcEndpoint      *string
+	dstEndpoint, start, metricsAddr *string
+	level, format                   *string
+}
+
+// runFlags defines run's flags (also what its config file may hold).
+func runFlags(stderr io.Writer) (*flag.FlagSet, *runOptions) {
+	o := &runOptions{cfg: kinesisio.DefaultConfig()}
+	cfg, keys := &o.cfg, &o.keys
 	fs := newFlags("run --source STREAM --dest STREAM --checkpoint DIR [flags]",
 		"Relay every record of the source stream to the destination, keyed by row, in per-row order.\n"+
-			"SIGTERM/SIGINT drains (finishes in-flight records, checkpoints, exits 0); a second signal stops at once.", io.err)
-	var keys keyFlag
+			"SIGTERM/SIGINT drains (finishes in-flight records, checkpoints, exits 0); a second signal stops at once.", stderr)
+	fs.String("config", "", "YAML file of flag values (keys are flag names; key takes a list); flags and REPARTD_* variables override it")
 	fs.StringVar(&cfg.Source, "source", "", "source stream (the DMS target stream)")
 	fs.StringVar(&cfg.Dest, "dest", "", "destination stream (wide, e.g. on-demand)")
-	checkpointDir := fs.String("checkpoint", "", "directory for the checkpoint file (SOURCE.json) and its lock")
-	fs.Var(&keys, "key", keyUsage)
-	srcEndpoint := fs.String("source-endpoint-url", "", "endpoint for the source stream only (default: the SDK chain, e.g. AWS_ENDPOINT_URL)")
-	dstEndpoint := fs.String("dest-endpoint-url", "", "endpoint for the destination stream only")
-	start := fs.String("start-position", "trim-horizon", "where to start shards without a checkpoint: trim-horizon or latest")
+	o.checkpointDir = fs.String("checkpoint", "", "directory for the checkpoint file (SOURCE.json) and its lock")
+	fs.Var(keys, "key", keyUsage)
+	o.srcEndpoint = fs.String("source-endpoint-url", "", "endpoint for the source stream only (default: the SDK chain, e.g. AWS_ENDPOINT_URL)")
+	o.dstEndpoint = fs.String("dest-endpoint-url", "", "endpoint for the destination stream only")
+	o.start = fs.String("start-position", "trim-horizon", "where to start shards without a checkpoint: trim-horizon or latest")
 	fs.StringVar(&cfg.Ordering, "ordering", cfg.Ordering, "strict (a key never has two records unacknowledged) or replay (a key's records share calls; after a failure they are re-sent in order: last occurrences ordered, duplicates instead of stalls)")
 	fs.IntVar(&cfg.ShardRecordsPerSec, "shard-records-per-s", cfg.ShardRecordsPerSec, "pace each destination shard to this many records/s (Kinesis: 1000; 0: no pacing)")
 	fs.IntVar(&cfg.ShardBytesPerSec, "shard-bytes-per-s", cfg.ShardBytesPerSec, "pace each destination shard to this many bytes/s (Kinesis: 1 MiB; 0: no pacing)")
@@ -67,8 +79,17 @@ func cmdRun(ctx context.Context, args []string, getenv func(string) string, io s
 	fs.StringVar(&cfg.DLQStream, "dlq-stream", "", "dead-letter stream for invalid records (--on-invalid dlq) and records too big for the destination (without it they stop their shard)")
 	fs.StringVar(&cfg.OnExpiredCheckpoint, "on-expired-checkpoint", cfg.OnExpiredCheckpoint, "a checkpoint that aged out of the source's retention: fail (exit 4) or trim-horizon (log an error, go on from the oldest record)")
 	fs.IntVar(&cfg.InvalidLogPerSecond, "invalid-log-per-second", cfg.InvalidLogPerSecond, "invalid records logged one by one per second; the rest are counted")
-	level := fs.String("log-level", "info", "debug, info, warn or error")
-	format := fs.String("log-format", "json", "json (one object per line) or console (for people)")
+	o.metricsAddr = fs.String("metrics-addr", "127.0.0.1:9090", "serve /metrics (Prometheus), /healthz and /readyz here (\"\": off; 0.0.0.0:9090 to be scraped from outside)")
+	o.level = fs.String("log-level", "info", "debug, info, warn or error")
+	o.format = fs.String("log-format", "json", "json (one object per line) or console (for people)")
+	return fs, o
+}
+
+func cmdRun(ctx context.Context, args []string, getenv func(string) string, io stdio, sig <-chan os.Signal) error {
+	fs, o := runFlags(io.err)
+	cfg, keys := &o.cfg, &o.keys
+	checkpointDir, srcEndpoint, dstEndpoint, start, metricsAddr := o.checkpointDir, o.srcEndpoint, o.dstEndpoint, o.start, o.metricsAddr
+	level, format := o.level, o.format
 	if err := parseFlags(fs, args, getenv); err != nil {
 		return usageError(err)
 	}
@@ -99,11 +120,16 @@ func cmdRun(ctx context.Context, args []string, getenv func(string) string, io s
 	}
 
 	conns := cfg.MaxInFlight + 16
-	src, err := kinesisio.NewClient(ctx, kinesisio.ClientOptions{EndpointURL: *srcEndpoint, MaxConns: conns})
+	calls, err := openCallRecorder(getenv(recordCallsEnv)) // nil unless the IAM test asks
 	if err != nil {
 		return err
 	}
-	dst, err := kinesisio.NewClient(ctx, kinesisio.ClientOptions{EndpointURL: *dstEndpoint, MaxConns: conns})
+	defer calls.Close()
+	src, err := kinesisio.NewClient(ctx, kinesisio.ClientOptions{EndpointURL: *srcEndpoint, MaxConns: conns, OnCall: calls.hook("source")})
+	if err != nil {
+		return err
+	}
+	dst, err := kinesisio.NewClient(ctx, kinesisio.ClientOptions{EndpointURL: *dstEndpoint, MaxConns: conns, OnCall: calls.hook("destination")})
 	if err != nil {
 		return err
 	}
@@ -122,9 +148,17 @@ func cmdRun(ctx context.Context, args []string, getenv func(string) string, io s
 		Dur("log_interval", cfg.LogInterval).Dur("stop_when_idle", cfg.StopWhenIdle).
 		Msg("effective config")
 
-	relay, err := kinesisio.NewRelay(cfg, src, dst, store, log.With().Str("component", "relay").Logger())
+	relay, err := kinesisio.NewRelay(*cfg, src, dst, store, log.With().Str("component", "relay").Logger())
 	if err != nil {
 		return usageError(err)
+	}
+	bound, stopMetrics, err := serveMetrics(*metricsAddr, relay, cfg.Source, cfg.Dest)
+	if err != nil {
+		return err
+	}
+	defer stopMetrics()
+	if bound != "" {
+		log.Info().Str("addr", bound).Msg("serving /metrics, /healthz, /readyz")
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -151,6 +185,8 @@ func cmdRun(ctx context.Context, args []string, getenv func(string) string, io s
 		return &exitError{code: 3, err: err}
 	case errors.Is(err, kinesisio.ErrCheckpointExpired):
 		return &exitError{code: 4, err: err}
+	case errors.Is(err, kinesisio.ErrShardStalled):
+		return &exitError{code: 5, err: err}
 	case errors.Is(err, context.Canceled):
 		return &exitError{code: 130, err: errors.New("stopped before draining")}
 	}

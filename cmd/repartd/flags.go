@@ -4,7 +4,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"strings"
+
+	"go.yaml.in/yaml/v3"
 
 	"github.com/repartd/repartd/repartition"
 )
@@ -33,7 +36,9 @@ func newFlags(name, synopsis string, stderr io.Writer) *flag.FlagSet {
 }
 
 // parseFlags parses args, then fills every flag not given on the command
-// line from its environment variable. Flags win over the environment.
+// line from its environment variable, then (for commands with a --config
+// flag) from the YAML config file. Flags win over the environment, which
+// wins over the file.
 func parseFlags(fs *flag.FlagSet, args []string, getenv func(string) string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -52,6 +57,7 @@ func parseFlags(fs *flag.FlagSet, args []string, getenv func(string) string) err
 		if v == "" {
 			return
 		}
+		set[f.Name] = true
 		if kf, ok := f.Value.(*keyFlag); ok {
 			for r := range strings.FieldsFuncSeq(v, func(c rune) bool { return c == ';' || c == '\n' }) {
 				if err := kf.Set(r); err != nil {
@@ -66,6 +72,76 @@ func parseFlags(fs *flag.FlagSet, args []string, getenv func(string) string) err
 	})
 	if len(errs) > 0 {
 		return fmt.Errorf("%s", strings.Join(errs, "; "))
+	}
+	if cf := fs.Lookup("config"); cf != nil && cf.Value.String() != "" {
+		return applyConfigFile(fs, cf.Value.String(), set)
+	}
+	return nil
+}
+
+// applyConfigFile sets, from a YAML file, every flag not already set. Its
+// keys are the flag names; a repeatable flag (key) takes a list. Unknown
+// keys and bad values are errors that name the line.
+func applyConfigFile(fs *flag.FlagSet, path string, set map[string]bool) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(b, &doc); err != nil {
+		return fmt.Errorf("config %s: %w", path, err)
+	}
+	if len(doc.Content) == 0 {
+		return nil // empty file
+	}
+	root := doc.Content[0]
+	if root.Kind != yaml.MappingNode {
+		return fmt.Errorf("config %s line %d: want a mapping of flag names to values", path, root.Line)
+	}
+	var errs []string
+	seen := map[string]bool{}
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		k, v := root.Content[i], root.Content[i+1]
+		name := k.Value
+		f := fs.Lookup(name)
+		switch {
+		case f == nil || name == "config":
+			errs = append(errs, fmt.Sprintf("line %d: unknown key %q", k.Line, name))
+			continue
+		case seen[name]:
+			errs = append(errs, fmt.Sprintf("line %d: %q given twice", k.Line, name))
+			continue
+		}
+		seen[name] = true
+		if set[name] {
+			continue // the command line or environment wins
+		}
+		var values []*yaml.Node
+		switch v.Kind {
+		case yaml.ScalarNode:
+			values = []*yaml.Node{v}
+		case yaml.SequenceNode:
+			if _, repeatable := f.Value.(*keyFlag); !repeatable {
+				errs = append(errs, fmt.Sprintf("line %d: %q takes one value, not a list", v.Line, name))
+				continue
+			}
+			values = v.Content
+		default:
+			errs = append(errs, fmt.Sprintf("line %d: %q: want a value", v.Line, name))
+			continue
+		}
+		for _, item := range values {
+			if item.Kind != yaml.ScalarNode {
+				errs = append(errs, fmt.Sprintf("line %d: %q: want a plain value", item.Line, name))
+				continue
+			}
+			if err := f.Value.Set(item.Value); err != nil {
+				errs = append(errs, fmt.Sprintf("line %d: %s: %v", item.Line, name, err))
+			}
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("config %s: %s", path, strings.Join(errs, "; "))
 	}
 	return nil
 }
