@@ -269,3 +269,102 @@ func PutAll(ctx context.Context, dst RecordPutter, stream string, entries []type
 	}
 	return retries, nil
 }
+
+// Resharder splits and merges a stream's shards: used by tests and
+// benchmarks to reshard under a running relay, never by the relay.
+// Failure modes: LimitExceededException (too many shards, or a reshard
+// already under way), ResourceInUseException (the stream is not ACTIVE),
+// InvalidArgumentException (a closed shard, a hash key outside the shard,
+// shards that are not adjacent).
+type Resharder interface {
+	SplitShard(context.Context, *kinesis.SplitShardInput, ...func(*kinesis.Options)) (*kinesis.SplitShardOutput, error)
+	MergeShards(context.Context, *kinesis.MergeShardsInput, ...func(*kinesis.Options)) (*kinesis.MergeShardsOutput, error)
+	ShardLister
+	StreamDescriber
+}
+
+var _ Resharder = (*kinesis.Client)(nil)
+
+// SplitShard splits an open shard at the middle of its hash key range,
+// waits until the stream is ACTIVE again and returns the two children, the
+// lower hash keys first.
+func SplitShard(ctx context.Context, c Resharder, stream, shard string) (lower, upper string, err error) {
+	shards, err := listShards(ctx, c, stream)
+	if err != nil {
+		return "", "", fmt.Errorf("list shards of %s: %w", stream, err)
+	}
+	var parent *types.Shard
+	for i := range shards {
+		if aws.ToString(shards[i].ShardId) == shard {
+			parent = &shards[i]
+		}
+	}
+	if parent == nil || parent.HashKeyRange == nil {
+		return "", "", fmt.Errorf("split %s/%s: no such shard", stream, shard)
+	}
+	lo, _ := new(big.Int).SetString(aws.ToString(parent.HashKeyRange.StartingHashKey), 10)
+	hi, _ := new(big.Int).SetString(aws.ToString(parent.HashKeyRange.EndingHashKey), 10)
+	if lo == nil || hi == nil || hi.Cmp(lo) <= 0 {
+		return "", "", fmt.Errorf("split %s/%s: hash key range %v..%v cannot be split", stream, shard, lo, hi)
+	}
+	mid := new(big.Int).Add(lo, hi)
+	mid.Add(mid, big.NewInt(1)).Rsh(mid, 1) // the upper child starts here: lo < mid ≤ hi
+	if _, err := c.SplitShard(ctx, &kinesis.SplitShardInput{
+		StreamName: aws.String(stream), ShardToSplit: aws.String(shard), NewStartingHashKey: aws.String(mid.String()),
+	}); err != nil {
+		return "", "", fmt.Errorf("split %s/%s: %w", stream, shard, err)
+	}
+	children, err := waitChildren(ctx, c, stream, shard, "", 2)
+	if err != nil {
+		return "", "", fmt.Errorf("split %s/%s: %w", stream, shard, err)
+	}
+	return aws.ToString(children[0].ShardId), aws.ToString(children[1].ShardId), nil
+}
+
+// MergeShards merges two adjacent open shards, waits until the stream is
+// ACTIVE again and returns the child.
+func MergeShards(ctx context.Context, c Resharder, stream, shard, adjacent string) (string, error) {
+	if _, err := c.MergeShards(ctx, &kinesis.MergeShardsInput{
+		StreamName: aws.String(stream), ShardToMerge: aws.String(shard), AdjacentShardToMerge: aws.String(adjacent),
+	}); err != nil {
+		return "", fmt.Errorf("merge %s/%s and %s: %w", stream, shard, adjacent, err)
+	}
+	children, err := waitChildren(ctx, c, stream, shard, adjacent, 1)
+	if err != nil {
+		return "", fmt.Errorf("merge %s/%s and %s: %w", stream, shard, adjacent, err)
+	}
+	return aws.ToString(children[0].ShardId), nil
+}
+
+// waitChildren waits until the stream is ACTIVE and lists want shards whose
+// parent is parent (and, if set, whose adjacent parent is adjacent), and
+// returns them by starting hash key. Emulators may report ACTIVE a moment
+// before the new shards are listed, so it polls for them too.
+func waitChildren(ctx context.Context, c Resharder, stream, parent, adjacent string, want int) ([]types.Shard, error) {
+	for {
+		if err := WaitActive(ctx, c, stream); err != nil {
+			return nil, err
+		}
+		shards, err := listShards(ctx, c, stream)
+		if err != nil {
+			return nil, fmt.Errorf("list shards of %s: %w", stream, err)
+		}
+		var out []types.Shard
+		for _, s := range shards {
+			p, a := aws.ToString(s.ParentShardId), aws.ToString(s.AdjacentParentShardId)
+			if adjacent == "" && p == parent || adjacent != "" && (p == parent && a == adjacent || p == adjacent && a == parent) {
+				out = append(out, s)
+			}
+		}
+		switch {
+		case len(out) == want:
+			slices.SortFunc(out, func(a, b types.Shard) int { return startingHashKey(a).Cmp(startingHashKey(b)) })
+			return out, nil
+		case len(out) > want:
+			return nil, fmt.Errorf("%d children listed, want %d", len(out), want)
+		}
+		if err := sleep(ctx, 100*time.Millisecond); err != nil {
+			return nil, fmt.Errorf("children not listed yet: %w", err)
+		}
+	}
+}

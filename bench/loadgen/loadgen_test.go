@@ -64,3 +64,87 @@ func TestGenerator_HotRowShare(t *testing.T) {
 		})
 	}
 }
+
+func TestGenerator_BadRecordsAreSpreadEvenlyAndOfEveryKind(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Records, cfg.BadRecords = 20_000, 1000
+	g, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kinds := map[BadKind]int{}
+	seen := map[string]bool{}
+	last, maxGap := -1, 0
+	for i := range cfg.Records {
+		r := g.Next()
+		if seen[string(r.Data)] {
+			t.Fatalf("record %d (%q) repeats an earlier payload", i, r.Bad)
+		}
+		seen[string(r.Data)] = true
+		if r.Bad == "" {
+			continue
+		}
+		if i < cfg.Tables {
+			t.Fatalf("bad record at %d, before the create-table records", i)
+		}
+		kinds[r.Bad]++
+		if last >= 0 {
+			maxGap = max(maxGap, i-last)
+		}
+		last = i
+		var v map[string]any
+		jsonErr := json.Unmarshal(r.Data, &v)
+		switch r.Bad {
+		case BadMalformed, BadTruncated:
+			if jsonErr == nil {
+				t.Fatalf("record %d (%s) is valid JSON", i, r.Bad)
+			}
+		case BadNoMetadata:
+			if jsonErr != nil || v["metadata"] != nil {
+				t.Fatalf("record %d (%s): want a JSON object without metadata (%v)", i, r.Bad, jsonErr)
+			}
+		case BadUnknownRecordType, BadUnknownOperation:
+			md, _ := v["metadata"].(map[string]any)
+			if jsonErr != nil || md == nil {
+				t.Fatalf("record %d (%s): not a JSON object with metadata (%v)", i, r.Bad, jsonErr)
+			}
+			if r.Bad == BadUnknownRecordType && md["record-type"] == "data" || r.Bad == BadUnknownOperation && md["operation"] != "upsert" {
+				t.Fatalf("record %d (%s): metadata %v", i, r.Bad, md)
+			}
+		case BadOversize:
+			if jsonErr != nil || len(r.Data) != MaxRecordBytes-len("LOADTASK") {
+				t.Fatalf("record %d (%s): %d bytes, valid JSON: %v", i, r.Bad, len(r.Data), jsonErr)
+			}
+		}
+	}
+	total := 0
+	for _, k := range append(rotation, BadOversize) {
+		if kinds[k] == 0 {
+			t.Errorf("no %s record", k)
+		}
+		total += kinds[k]
+	}
+	if total != cfg.BadRecords || kinds[BadOversize] != 10 {
+		t.Errorf("kinds %v: want %d bad records, 10 oversize", kinds, cfg.BadRecords)
+	}
+	if want := (cfg.Records - cfg.Tables) / cfg.BadRecords; maxGap > want+1 {
+		t.Errorf("largest gap between bad records %d, want about %d", maxGap, want)
+	}
+}
+
+func TestGenerator_BadRecordsLeaveGoodOnesAlone(t *testing.T) {
+	cfg := DefaultConfig()
+	plain, _ := New(cfg)
+	cfg.Records, cfg.BadRecords = 3000, 60
+	mixed, _ := New(cfg)
+	for i := 0; i < 2000; {
+		r := mixed.Next()
+		if r.Bad != "" {
+			continue
+		}
+		if p := plain.Next(); string(p.Data) != string(r.Data) {
+			t.Fatalf("good record %d differs once bad records are mixed in", i)
+		}
+		i++
+	}
+}

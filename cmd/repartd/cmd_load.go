@@ -17,10 +17,14 @@ import (
 
 func cmdLoad(ctx context.Context, args []string, getenv func(string) string, io stdio, sig <-chan os.Signal) error {
 	cfg := loadgen.DefaultConfig()
-	fs := newFlags("load --stream S --records N [--rows R] [--tables T] [--rate N] [--zipf S]",
+	fs := newFlags("load --stream S --records N [--rows R] [--tables T] [--rate N] [--zipf S] [--bad-records B]",
 		"Write DMS-shaped CDC records to a stream, all under one partition key as DMS does:\n"+
 			"a create-table control record per table, then inserts, updates and deletes over R rows.\n"+
-			"By default the hottest row takes about 1% of the changes; --zipf S skews harder.", io.err)
+			"By default the hottest row takes about 1% of the changes; --zipf S skews harder.\n"+
+			"--bad-records B makes B of the N records bad, spread evenly: malformed JSON, truncated records,\n"+
+			"JSON without metadata, unknown record-types, unknown operations (valid: routed as data) and,\n"+
+			"one in a hundred, oversize records (1 MiB minus the partition key: they fit the source but not\n"+
+			"a destination keyed with repartd's 16-character partition key).", io.err)
 	stream := fs.String("stream", "", "stream to write")
 	records := fs.Int("records", 10000, "records to write, create-table records included")
 	fs.IntVar(&cfg.Rows, "rows", cfg.Rows, "distinct rows over all tables")
@@ -29,6 +33,7 @@ func cmdLoad(ctx context.Context, args []string, getenv func(string) string, io 
 	fs.Float64Var(&cfg.Zipf, "zipf", 0, "Zipf exponent of the row choice (0: hottest row takes --hot-share)")
 	fs.Float64Var(&cfg.HotShare, "hot-share", cfg.HotShare, "the hottest row's share of changes when --zipf is 0")
 	fs.Uint64Var(&cfg.Seed, "seed", cfg.Seed, "random seed (same seed, same records)")
+	fs.IntVar(&cfg.BadRecords, "bad-records", 0, "how many of --records are bad, mixed in evenly after the create-table records (0: none)")
 	fs.StringVar(&cfg.Schema, "schema", cfg.Schema, "schema name")
 	pk := fs.String("partition-key", "LOADTASK", "the one partition key of every record (DMS uses one per task or table)")
 	endpoint := fs.String("endpoint-url", "", "endpoint for this stream (default: the SDK chain, e.g. AWS_ENDPOINT_URL)")
@@ -45,6 +50,8 @@ func cmdLoad(ctx context.Context, args []string, getenv func(string) string, io 
 	if *rate < 0 {
 		errs = append(errs, fmt.Errorf("rate %d: must be ≥ 0", *rate))
 	}
+	cfg.Records = *records
+	cfg.OversizeBytes = loadgen.MaxRecordBytes - len(*pk)
 	gen, err := loadgen.New(cfg)
 	if err != nil {
 		errs = append(errs, err)
@@ -71,12 +78,15 @@ func cmdLoad(ctx context.Context, args []string, getenv func(string) string, io 
 	if *rate > 0 {
 		batch = max(1, min(500, *rate/10)) // about ten calls a second
 	}
-	written, retries := 0, 0
+	written, retries, bad := 0, 0, 0
 	entries := make([]types.PutRecordsRequestEntry, 0, batch)
 	for written < *records {
 		entries = entries[:0]
 		for len(entries) < batch && written+len(entries) < *records {
 			r := gen.Next()
+			if r.Bad != "" {
+				bad++
+			}
 			entries = append(entries, types.PutRecordsRequestEntry{
 				Data:         append([]byte(nil), r.Data...),
 				PartitionKey: pk,
@@ -101,7 +111,7 @@ func cmdLoad(ctx context.Context, args []string, getenv func(string) string, io 
 	}
 	elapsed := time.Since(start).Seconds()
 	return json.NewEncoder(io.out).Encode(map[string]any{
-		"stream": *stream, "records": written, "retries": retries,
+		"stream": *stream, "records": written, "bad_records": bad, "retries": retries,
 		"elapsed_s": round3(elapsed), "records_per_s": round3(float64(written) / elapsed),
 		"hottest_row_share": round3(gen.HottestShare()), "partition_key": aws.ToString(pk),
 	})
