@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -44,18 +45,52 @@ type env struct {
 	t        *testing.T
 	emu      *kinesistest.Emulator
 	vars     []string
-	logs     bytes.Buffer // every repartd log line of the test
+	logs     syncBuffer // every repartd log line of the test, from every process
 	ckptDir  string
 	src, dst string
 }
 
+// syncBuffer is a bytes.Buffer safe for concurrent writers: several
+// repartd processes (load, run, verify) may log at once.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func (s *syncBuffer) Len() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Len()
+}
+
 func newEnv(t *testing.T, dstShards int) *env {
 	t.Helper()
-	e := &env{t: t, emu: kinesistest.StartKinesalite(t), ckptDir: t.TempDir(), src: "dms-cdc", dst: "dms-cdc-wide"}
+	return newEnvOn(t, kinesistest.StartKinesalite(t), dstShards)
+}
+
+// newEnvOn is newEnv on an emulator already started.
+func newEnvOn(t *testing.T, emu *kinesistest.Emulator, dstShards int) *env {
+	t.Helper()
+	e := &env{t: t, emu: emu, ckptDir: t.TempDir(), src: "dms-cdc", dst: "dms-cdc-wide"}
 	e.vars = append(os.Environ(),
 		"AWS_ENDPOINT_URL="+e.emu.URL, "AWS_REGION=us-east-1",
 		"AWS_ACCESS_KEY_ID=local", "AWS_SECRET_ACCESS_KEY=local", "AWS_SESSION_TOKEN=",
-		"AWS_EC2_METADATA_DISABLED=true", "AWS_PROFILE=", "AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null")
+		"AWS_EC2_METADATA_DISABLED=true", "REPARTD_METRICS_ADDR=127.0.0.1:0", "AWS_PROFILE=", "AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null",
+		// The race runtime sleeps 1 s at exit by default; a test runs dozens
+		// of short commands.
+		"GORACE="+strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
 	e.repartd(nil, "streams", "create", "--stream", e.src, "--shards", "1")
 	e.repartd(nil, "streams", "create", "--stream", e.dst, "--shards", fmt.Sprint(dstShards))
 	return e
@@ -113,12 +148,13 @@ func (e *env) load(records, rows int, seed uint64) {
 		"--tables", "4", "--seed", fmt.Sprint(seed))
 }
 
-func (e *env) verify() Report {
+// verify runs `repartd verify` of e.src against e.dst, with extra flags.
+func (e *env) verify(extra ...string) Report {
 	e.t.Helper()
 	code := 0
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, binary, "verify", "--source", e.src, "--dest", e.dst)
+	cmd := exec.CommandContext(ctx, binary, append([]string{"verify", "--source", e.src, "--dest", e.dst}, extra...)...)
 	cmd.Env = e.vars
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &e.logs

@@ -72,7 +72,9 @@ commands:
   route    dry run: read DMS payloads (JSON Lines) on stdin, print each one's routing
   load     write DMS-shaped CDC records to a stream (demo and benchmarks)
   verify   compare source and destination: missing, duplicates, per-row order
+  analyze  read a window of the source: hot shards, hot rows, projected spread, shards needed
   streams  create or delete a stream (local emulators, benchmarks)
+  healthcheck  exit 0 if the local run answers /healthz (container health checks)
   version  print version, commit and Go version
 
 examples:
@@ -80,6 +82,7 @@ examples:
   repartd run --source dms-cdc --dest dms-cdc-wide --checkpoint ./cp --key 'shop.orders=order_id' --key 'shop.*=id'
   echo '{"data":{"id":1},"metadata":{"record-type":"data","operation":"insert","schema-name":"shop","table-name":"orders"}}' | repartd route --key 'shop.*=id'
   repartd verify --source dms-cdc --dest dms-cdc-wide
+  repartd analyze --stream dms-cdc --duration 60s --html analyze.html
 
 AWS configuration comes from the SDK's default chain (AWS_REGION, AWS_PROFILE,
 AWS_ENDPOINT_URL for LocalStack or an emulator, credentials). Every flag has an
@@ -105,6 +108,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, io stdi
 		return cmdVerify(ctx, rest, getenv, io, sig)
 	case "streams":
 		return cmdStreams(ctx, rest, getenv, io)
+	case "analyze":
+		return cmdAnalyze(ctx, rest, getenv, io, sig)
+	case "healthcheck":
+		return cmdHealthcheck(ctx, rest, getenv, io)
 	case "version", "--version":
 		fmt.Fprintln(io.out, versionString())
 		return nil
