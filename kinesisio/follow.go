@@ -308,39 +308,10 @@ func (f *follower) poll(ctx context.Context, sh types.Shard) error {
 	}
 }
 
-// errShardGone: the shard no longer exists (expired past retention).
-var errShardGone = errors.New("kinesisio: shard gone")
-
 // iterator opens an iterator after seq, or at TRIM_HORIZON.
 func (f *follower) iterator(ctx context.Context, shard, seq string) (string, time.Time, error) {
-	in := &kinesis.GetShardIteratorInput{StreamName: aws.String(f.stream), ShardId: aws.String(shard),
-		ShardIteratorType: types.ShardIteratorTypeTrimHorizon}
-	if seq != "" {
-		in.ShardIteratorType = types.ShardIteratorTypeAfterSequenceNumber
-		in.StartingSequenceNumber = aws.String(seq)
-	}
-	bo := backoff{base: f.cfg.RetryBase, max: f.cfg.RetryMax}
-	for {
-		out, err := f.src.GetShardIterator(ctx, in)
-		if err == nil {
-			return aws.ToString(out.ShardIterator), time.Now(), nil
-		}
-		var nf *types.ResourceNotFoundException
-		if errors.As(err, &nf) && ctx.Err() == nil {
-			return "", time.Time{}, errShardGone
-		}
-		switch classify(ctx, err) {
-		case classCanceled:
-			return "", time.Time{}, ctx.Err()
-		case classFatal:
-			return "", time.Time{}, fmt.Errorf("get shard iterator %s/%s (%s %s): %w", f.stream, shard, in.ShardIteratorType, seq, err)
-		}
-		d := bo.next()
-		f.warn.Warn().Err(err).Str("stream", f.stream).Str("shard_id", shard).Int64("backoff_ms", d.Milliseconds()).Msg("get shard iterator")
-		if err := sleep(ctx, d); err != nil {
-			return "", time.Time{}, err
-		}
-	}
+	return openIterator(ctx, f.src, f.stream, shard, types.ShardIteratorTypeTrimHorizon, seq,
+		backoff{base: f.cfg.RetryBase, max: f.cfg.RetryMax}, f.warn.With().Str("stream", f.stream).Str("shard_id", shard).Logger())
 }
 
 func (f *follower) send(ctx context.Context, b ShardBatch) error {

@@ -186,31 +186,7 @@ func (r *reader) agedOut(ctx context.Context, seq string) (bool, error) {
 
 // iterator opens an iterator after seq, or at the initial position.
 func (r *reader) iterator(ctx context.Context, seq string) (string, time.Time, error) {
-	in := &kinesis.GetShardIteratorInput{StreamName: aws.String(r.stream), ShardId: aws.String(r.shard)}
-	if seq != "" {
-		in.ShardIteratorType = types.ShardIteratorTypeAfterSequenceNumber
-		in.StartingSequenceNumber = aws.String(seq)
-	} else {
-		in.ShardIteratorType = r.initial
-	}
-	bo := backoff{base: r.cfg.RetryBase, max: r.cfg.RetryMax}
-	for {
-		out, err := r.src.GetShardIterator(ctx, in)
-		if err == nil {
-			return aws.ToString(out.ShardIterator), time.Now(), nil
-		}
-		switch classify(ctx, err) {
-		case classCanceled:
-			return "", time.Time{}, ctx.Err()
-		case classFatal:
-			return "", time.Time{}, fmt.Errorf("get shard iterator %s/%s (%s %s): %w", r.stream, r.shard, in.ShardIteratorType, seq, err)
-		}
-		d := bo.next()
-		r.log.Warn().Err(err).Int64("backoff_ms", d.Milliseconds()).Msg("get shard iterator")
-		if err := sleep(ctx, d); err != nil {
-			return "", time.Time{}, err
-		}
-	}
+	return openIterator(ctx, r.src, r.stream, r.shard, r.initial, seq, backoff{base: r.cfg.RetryBase, max: r.cfg.RetryMax}, r.log)
 }
 
 func sleep(ctx context.Context, d time.Duration) error {

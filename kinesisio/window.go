@@ -560,31 +560,6 @@ func (w *windowReader) poll(ctx context.Context, sh types.Shard, from types.Shar
 
 // iterator opens an iterator after seq, or at from.
 func (w *windowReader) iterator(ctx context.Context, shard string, from types.ShardIteratorType, seq string) (string, time.Time, error) {
-	in := &kinesis.GetShardIteratorInput{StreamName: aws.String(w.stream), ShardId: aws.String(shard), ShardIteratorType: from}
-	if seq != "" {
-		in.ShardIteratorType = types.ShardIteratorTypeAfterSequenceNumber
-		in.StartingSequenceNumber = aws.String(seq)
-	}
-	bo := backoff{base: w.cfg.RetryBase, max: w.cfg.RetryMax}
-	for {
-		out, err := w.src.GetShardIterator(ctx, in)
-		if err == nil {
-			return aws.ToString(out.ShardIterator), time.Now(), nil
-		}
-		var nf *types.ResourceNotFoundException
-		if errors.As(err, &nf) && ctx.Err() == nil {
-			return "", time.Time{}, errShardGone
-		}
-		switch classify(ctx, err) {
-		case classCanceled:
-			return "", time.Time{}, ctx.Err()
-		case classFatal:
-			return "", time.Time{}, fmt.Errorf("get shard iterator %s/%s (%s %s): %w", w.stream, shard, in.ShardIteratorType, seq, err)
-		}
-		d := bo.next()
-		w.warn.Warn().Err(err).Str("stream", w.stream).Str("shard_id", shard).Int64("backoff_ms", d.Milliseconds()).Msg("get shard iterator")
-		if err := sleep(ctx, d); err != nil {
-			return "", time.Time{}, err
-		}
-	}
+	return openIterator(ctx, w.src, w.stream, shard, from, seq,
+		backoff{base: w.cfg.RetryBase, max: w.cfg.RetryMax}, w.warn.With().Str("stream", w.stream).Str("shard_id", shard).Logger())
 }
