@@ -111,6 +111,10 @@ func (r *Relay) Run(ctx context.Context) error {
 			return fmt.Errorf("dead-letter stream: %w", err)
 		}
 		dlq = repartition.NewScheduler(repartition.SchedulerConfig{})
+		if dlqMax <= maxRecord {
+			r.log.Warn().Str("dlq_stream", r.cfg.DLQStream).Int("dlq_max_record_bytes", dlqMax).Int("max_record_bytes", maxRecord).
+				Msg("records too big for the destination will be dead-lettered raw (without the header line): give the dead-letter stream a larger MaxRecordSizeInKiB to keep their reason with them")
+		}
 	}
 	var learned repartition.Learned
 	for _, t := range cp.Learned {
@@ -651,14 +655,25 @@ func (l *loop) route(s *shardState, rec *types.Record) bool {
 		dlqReason = fmt.Sprintf("record of %d bytes (with its partition key) is over the destination's maximum of %d", size, l.maxRecord)
 	}
 	if dlqReason != "" {
-		env := dlqEnvelope(dlqReason, l.cfg.Source, s.id, seq, aws.ToString(rec.PartitionKey), data)
-		if len(env)+repartition.PartitionKeyLen > l.dlqMaxRecord {
-			l.logBad(s, seq, dlqReason+"; too large for the dead-letter stream too", "stop: no checkpoint past it", size, true)
+		srcPK := aws.ToString(rec.PartitionKey)
+		env := dlqEnvelope(dlqReason, l.cfg.Source, s.id, seq, srcPK, data)
+		route := "dead-letter stream " + l.cfg.DLQStream
+		pk, size := "", len(env)+repartition.PartitionKeyLen
+		if size > l.dlqMaxRecord {
+			// No room for the header line (a record just under the source's
+			// limit, with a dead-letter stream of the same limit): send the
+			// untouched record under its source partition key, which made
+			// it fit the source. Its reason is in this log line.
+			env, pk, size = data, srcPK, len(data)+len(srcPK)
+			route += " (raw: no room for the header line)"
+		}
+		if size > l.dlqMaxRecord {
+			l.logBad(s, seq, dlqReason+"; too large for the dead-letter stream too", "stop: no checkpoint past it", len(data), true)
 			return false
 		}
-		l.logBad(s, seq, dlqReason, "dead-letter stream "+l.cfg.DLQStream, size, false)
+		l.logBad(s, seq, dlqReason, route, len(data), false)
 		e := l.dlq.NewEntry()
-		e.Data, e.Key, e.Size = env, key, len(env)+repartition.PartitionKeyLen
+		e.Data, e.Key, e.Size, e.PartitionKey = env, key, size, pk
 		e.Shard, e.Ord, e.Seq, e.Arrival, e.Kind = s.idx, s.wm.Add(seq, arrival(rec)), seq, arrival(rec), repartition.KindInvalid
 		l.dlq.Push(e)
 		l.budget.release(0, int64(len(data))) // the envelope is a copy; its source bytes are done with

@@ -77,7 +77,11 @@ func (w *writer) put(ctx context.Context, b *putBatch) {
 	b.strs = b.strs[:0]
 	off := 0
 	for i, e := range b.entries {
-		b.strs = append(b.strs, keys[off:off+repartition.PartitionKeyLen], keys[off+repartition.PartitionKeyLen:b.ends[i]])
+		pk := keys[off : off+repartition.PartitionKeyLen]
+		if e.PartitionKey != "" {
+			pk = e.PartitionKey
+		}
+		b.strs = append(b.strs, pk, keys[off+repartition.PartitionKeyLen:b.ends[i]])
 		off = b.ends[i]
 		b.reqs = append(b.reqs, types.PutRecordsRequestEntry{
 			Data:            e.Data,

@@ -34,6 +34,9 @@ type Entry struct {
 	// (an ExplicitHashKey); empty means "derive from Key".
 	Lane    int
 	HashKey string
+	// PartitionKey, if set, is sent instead of the key's hex form (raw
+	// dead letters keep their source partition key).
+	PartitionKey string
 
 	next *Entry
 	q    *keyQueue

@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -22,6 +23,37 @@ type Emulator struct {
 	// URL is its endpoint, http://127.0.0.1:PORT.
 	URL string
 	cmd *exec.Cmd
+
+	name     string
+	out      *lockedBuilder // stderr, and stdout lines not parsed
+	exited   chan struct{}  // closed once the process is reaped
+	waitErr  error          // set before exited closes
+	stopping atomic.Bool
+}
+
+// watch reaps the process in the background and, if the test fails,
+// reports an emulator that died before the test stopped it, with its
+// output: an emulator crash otherwise shows only as "connection refused".
+func (e *Emulator) watch(t testing.TB) {
+	e.exited = make(chan struct{})
+	cmd := e.cmd
+	go func() { // ends when the process does
+		e.waitErr = cmd.Wait()
+		close(e.exited)
+	}()
+	t.Cleanup(e.Stop)
+	t.Cleanup(func() { // runs before Stop (cleanups run last-in first-out)
+		if !t.Failed() {
+			return
+		}
+		select {
+		case <-e.exited:
+			if !e.stopping.Load() {
+				t.Logf("%s exited during the test (%v); its output:\n%s", e.name, e.waitErr, e.out.String())
+			}
+		default:
+		}
+	})
 }
 
 // RepoRoot returns the repository root (where go.mod is).
@@ -57,19 +89,24 @@ func StartKinesalite(t testing.TB) *Emulator {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
+	stderr := &lockedBuilder{}
+	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start kinesalite: %v", err)
 	}
-	e := &Emulator{cmd: cmd}
-	t.Cleanup(e.Stop)
+	e := &Emulator{cmd: cmd, name: "kinesalite", out: stderr}
+	e.watch(t)
 	port := make(chan string, 1)
 	go func() { // ends when kinesalite closes stdout (exits)
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {
 			if m := listening.FindStringSubmatch(sc.Text()); m != nil {
-				port <- m[1]
+				select {
+				case port <- m[1]:
+				default:
+				}
+			} else {
+				stderr.WriteString(sc.Text() + "\n")
 			}
 		}
 	}()
@@ -143,13 +180,13 @@ func StartKinesisLocal(t testing.TB) *Emulator {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var stderr lockedBuilder
-	cmd.Stderr = &stderr
+	stderr := &lockedBuilder{}
+	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start kinesis-local: %v", err)
 	}
-	e := &Emulator{cmd: cmd}
-	t.Cleanup(e.Stop)
+	e := &Emulator{cmd: cmd, name: "kinesis-local", out: stderr}
+	e.watch(t)
 	addrs := make(chan string, 2)
 	go func() { // ends when kinesis-local closes stdout (exits)
 		sc := bufio.NewScanner(stdout)
@@ -230,14 +267,13 @@ func (e *Emulator) Stop() {
 	if e.cmd == nil || e.cmd.Process == nil {
 		return
 	}
+	e.stopping.Store(true)
 	_ = e.cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan struct{})
-	go func() { _ = e.cmd.Wait(); close(done) }()
 	select {
-	case <-done:
+	case <-e.exited:
 	case <-time.After(3 * time.Second):
 		_ = e.cmd.Process.Kill()
-		<-done
+		<-e.exited
 	}
 	e.cmd = nil
 }
