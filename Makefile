@@ -6,7 +6,7 @@ LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 
 export AWS_EC2_METADATA_DISABLED := true
 
-.PHONY: all build test unit lint emulators demo fuzz clean
+.PHONY: all build test unit lint emulators demo fuzz clean bench bench-peers
 
 all: build
 
@@ -40,6 +40,27 @@ FUZZTIME ?= 60s
 fuzz:
 	$(GO) test -run='^$$' -fuzz=FuzzRoute -fuzztime=$(FUZZTIME) ./repartition/
 	$(GO) test -run='^$$' -fuzz=FuzzScannerSkip -fuzztime=$(FUZZTIME) ./repartition/
+
+# End-to-end benchmarks (bench/README.md): start what they need on 127.0.0.1,
+# run each workload 3 times, write bench/results/*.json and bench/RESULTS.md.
+#   make bench                              kinesalite (two processes)
+#   make bench ENDPOINT=http://localhost:4566 [BENCH_LABEL=localstack]
+#   make bench ENDPOINT=aws                 real AWS, the SDK's default chain
+#   make bench BENCH_QUICK=1                smoke run (results in bench/results/quick)
+#   make bench BENCH_ONLY=relay,latency     a subset
+#   make bench-peers                        Benthos v4.27.0 side by side
+ENDPOINT    ?=
+BENCH_LABEL ?=
+BENCH_ONLY  ?=
+BENCH_QUICK ?=
+BENCH_FLAGS = --endpoint '$(ENDPOINT)' --label '$(BENCH_LABEL)' --only '$(BENCH_ONLY)' \
+	$(if $(filter-out 0,$(BENCH_QUICK)),--quick)
+
+bench:
+	$(GO) run ./bench/cmd/harness --mode bench $(BENCH_FLAGS)
+
+bench-peers:
+	$(GO) run ./bench/cmd/harness --mode peers $(BENCH_FLAGS)
 
 clean:
 	rm -rf bin .emulators
