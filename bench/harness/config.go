@@ -32,58 +32,58 @@ type Config struct {
 // from the measured ceiling (records/s × seconds) keep run times similar
 // on fast and slow endpoints.
 type Sizes struct {
-	TuneCallers      []int
-	TuneSeconds      float64
-	CeilingSeconds   float64
-	CeilingRecords   int
-	RelaySeconds     float64 // (b) sized to this many seconds at the ceiling
-	MinRecords       int
-	MaxRecords       int
-	LatencyRates     []int
-	LatencySeconds   float64
-	HotSeconds       float64 // (d) load size in ceiling-seconds
-	HotBound         time.Duration
-	ScaleSources     []int
-	ScaleDests       []int
-	ScaleSeconds     float64
-	ScaleBound       time.Duration
-	RelayBound       time.Duration
-	MicroCount       int
-	MicroBenchtime   string
-	Profile          bool
-	PeerRecords      int
-	PeerBound        time.Duration
-	PeerTuneInFlight []int
-	FaultBound       time.Duration
-	FaultRecords     int
+	TuneCallers    []int
+	TuneSeconds    float64
+	CeilingSeconds float64
+	CeilingRecords int
+	RelaySeconds   float64 // (b) sized to this many seconds at the ceiling
+	MinRecords     int
+	MaxRecords     int
+	LatencyRates   []int
+	LatencySeconds float64
+	HotSeconds     float64 // (d) load size in ceiling-seconds
+	HotBound       time.Duration
+	ScaleSources   []int
+	ScaleDests     []int
+	ScaleSeconds   float64
+	ScaleBound     time.Duration
+	RelayBound     time.Duration
+	MicroCount     int
+	MicroBenchtime string
+	Profile        bool
+	PeerRecords    int
+	PeerBound      time.Duration
+	PeerTune       []BenthosSetting
+	FaultBound     time.Duration
+	FaultRecords   int
 }
 
 // FullSizes are `make bench`'s: every run 10–30 s, 3 repetitions.
 func FullSizes() Sizes {
 	return Sizes{
-		TuneCallers:      []int{1, 2, 4, 8, 16},
-		TuneSeconds:      6,
-		CeilingSeconds:   12,
-		CeilingRecords:   400_000,
-		RelaySeconds:     20,
-		MinRecords:       5_000,
-		MaxRecords:       400_000,
-		LatencyRates:     []int{1000, 5000, 10000},
-		LatencySeconds:   15,
-		HotSeconds:       8,
-		HotBound:         15 * time.Second,
-		ScaleSources:     []int{1, 4, 16},
-		ScaleDests:       []int{4, 16, 64},
-		ScaleSeconds:     12,
-		ScaleBound:       90 * time.Second,
-		RelayBound:       180 * time.Second,
-		MicroCount:       5,
-		Profile:          true,
-		PeerRecords:      120_000,
-		PeerBound:        150 * time.Second,
-		PeerTuneInFlight: []int{1, 8, 32, 64},
-		FaultBound:       90 * time.Second,
-		FaultRecords:     30_000,
+		TuneCallers:    []int{1, 2, 4, 8, 16},
+		TuneSeconds:    6,
+		CeilingSeconds: 12,
+		CeilingRecords: 400_000,
+		RelaySeconds:   20,
+		MinRecords:     5_000,
+		MaxRecords:     400_000,
+		LatencyRates:   []int{1000, 5000, 10000},
+		LatencySeconds: 15,
+		HotSeconds:     8,
+		HotBound:       15 * time.Second,
+		ScaleSources:   []int{1, 4, 16},
+		ScaleDests:     []int{4, 16, 64},
+		ScaleSeconds:   12,
+		ScaleBound:     90 * time.Second,
+		RelayBound:     180 * time.Second,
+		MicroCount:     5,
+		Profile:        true,
+		PeerRecords:    120_000,
+		PeerBound:      150 * time.Second,
+		PeerTune:       []BenthosSetting{{1, 0}, {8, 0}, {64, 0}, {1, 500}, {8, 500}, {64, 500}},
+		FaultBound:     90 * time.Second,
+		FaultRecords:   30_000,
 	}
 }
 

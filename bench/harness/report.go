@@ -789,12 +789,16 @@ func (w *mdWriter) peers(r *Results) {
 		})
 	}
 	if len(p.Tuning) > 0 {
-		w.p("Benthos `max_in_flight` tuning (one run each; the measured runs use **%d**):", p.MaxInFlight)
+		w.p("Benthos tuning (one run each, same records; the measured runs use the fastest: **%s**):", BenthosSetting{p.MaxInFlight, p.InputBatch})
 		w.p("")
-		w.p("| max_in_flight | records/s |")
-		w.p("|---|---|")
+		w.p("| setting | records/s | CPU-s per 1M records |")
+		w.p("|---|---|---|")
 		for _, t := range p.Tuning {
-			w.p("| %d | %s |", t.Setting, FormatNumber(float64(t.RecordsPerS)))
+			label := t.Label
+			if label == "" {
+				label = fmt.Sprintf("max_in_flight %d", t.Setting)
+			}
+			w.p("| %s | %s | %s |", label, FormatNumber(float64(t.RecordsPerS)), FormatNumber(float64(t.CPUSecPer1M)))
 		}
 		w.p("")
 	}

@@ -147,6 +147,7 @@ type TunePoint struct {
 	Setting     int    `json:"setting"`
 	Label       string `json:"label,omitempty"`
 	RecordsPerS Num    `json:"records_per_s"`
+	CPUSecPer1M Num    `json:"cpu_s_per_1m,omitempty"`
 }
 
 // RelayResult is workload (b): a pre-loaded 1-shard source relayed to a
@@ -298,6 +299,7 @@ type PeersResult struct {
 	DestShards     int           `json:"dest_shards"`
 	Tuning         []TunePoint   `json:"tuning"` // max_in_flight → records/s
 	MaxInFlight    int           `json:"max_in_flight"`
+	InputBatch     int           `json:"input_batch"` // 0: no input batching
 	Tools          []ToolResult  `json:"tools"`
 	Faults         []FaultResult `json:"faults"`
 	Notes          []string      `json:"notes,omitempty"`

@@ -48,6 +48,8 @@ func run(ctx context.Context, args []string) error {
 	repartdBin := fs.String("repartd", "", "repartd binary to measure (default: built from the work tree into the scratch directory)")
 	proxyBin := fs.String("faultproxy", "", "kinesis-faultproxy binary (default: built from the work tree)")
 	command := fs.String("command", "", "the command to name in the report (default: from the flags)")
+	benthosTune := fs.String("benthos-tune", "", "Benthos settings to try, MAX_IN_FLIGHT:INPUT_BATCH[,…] (default 1:0,8:0,64:0,1:500,8:500,64:500; 64:0 with --quick)")
+	peerRecords := fs.Int("peer-records", 0, "records per Benthos-vs-repartd run (default 120,000; 3,000 with --quick)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -72,6 +74,19 @@ func run(ctx context.Context, args []string) error {
 	cfg.Sizes = harness.FullSizes()
 	if cfg.Quick {
 		cfg.Sizes = harness.QuickSizes()
+	}
+	if *benthosTune != "" {
+		cfg.Sizes.PeerTune = nil
+		for item := range strings.SplitSeq(*benthosTune, ",") {
+			var bs harness.BenthosSetting
+			if _, err := fmt.Sscanf(strings.TrimSpace(item), "%d:%d", &bs.MaxInFlight, &bs.InputBatch); err != nil {
+				return fmt.Errorf("benthos-tune %q: want MAX_IN_FLIGHT:INPUT_BATCH", item)
+			}
+			cfg.Sizes.PeerTune = append(cfg.Sizes.PeerTune, bs)
+		}
+	}
+	if *peerRecords > 0 {
+		cfg.Sizes.PeerRecords = *peerRecords
 	}
 	if cfg.Endpoint != "" && cfg.Label == "" {
 		cfg.Label = harness.LabelFor(cfg.Endpoint)
