@@ -445,7 +445,7 @@ func (r *Relay) outcome(timedOut bool) RelayOutcome {
 			ours += c
 		}
 	}
-	o.OtherCores = (MachineCPU() - r.machine0 - ours) / time.Since(r.t0).Seconds()
+	o.OtherCores = max(0, MachineCPU()-r.machine0-ours) / time.Since(r.t0).Seconds()
 	return o
 }
 

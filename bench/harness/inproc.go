@@ -143,7 +143,7 @@ func (e *Env) runInProcess(ctx context.Context, name, src, dst string, mode hotM
 			ours += c
 		}
 	}
-	o.otherCores = (MachineCPU() - machine0 - ours) / time.Since(t0).Seconds()
+	o.otherCores = max(0, MachineCPU()-machine0-ours) / time.Since(t0).Seconds()
 	switch {
 	case err == nil:
 	case errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil:

@@ -198,6 +198,10 @@ type peerOutcome struct {
 	injected   int64
 	routerCmd  string
 	otherCores float64 // CPU the rest of the machine used meanwhile
+	// cpuRelaying is the tool's CPU between the first and the last
+	// destination arrival: the relaying itself, without start-up or the
+	// idle wait before exit.
+	cpuRelaying float64
 }
 
 // peers holds what every peer run shares.
@@ -270,8 +274,8 @@ func (e *Env) RunPeers(ctx context.Context) (*PeersResult, error) {
 			if err != nil {
 				return res, fmt.Errorf("benthos tuning %s: %w", bs, err)
 			}
-			cpu := PerMillion(o.usage.CPUSeconds, int64(len(o.arrivals)))
-			e.Logf("benthos %s: %.0f records/s, %.0f CPU-s/1M (%d delivered, timed out %v, other work %.2f cores)", bs, o.arrivalPS, cpu, len(o.arrivals), o.timedOut, o.otherCores)
+			cpu := PerMillion(o.cpuRelaying, int64(len(o.arrivals)))
+			e.Logf("benthos %s: %.0f records/s, %.0f CPU-s/1M while relaying (%d delivered, timed out %v, other work %.2f cores)", bs, o.arrivalPS, cpu, len(o.arrivals), o.timedOut, o.otherCores)
 			res.Tuning = append(res.Tuning, TunePoint{Setting: bs.MaxInFlight, Label: bs.String(), RecordsPerS: Num(o.arrivalPS), CPUSecPer1M: Num(cpu)})
 			if o.arrivalPS > bestRate {
 				best, bestRate = bs, o.arrivalPS
@@ -291,7 +295,7 @@ func (e *Env) RunPeers(ctx context.Context) (*PeersResult, error) {
 		delivered        []int
 		timedOut         []bool
 		viol, lastViol   []int
-		other            []float64
+		other, relaying  []float64
 		cmd              string
 	}
 	accs := map[string]*acc{"repartd": {}, "benthos": {}}
@@ -304,14 +308,15 @@ func (e *Env) RunPeers(ctx context.Context) (*PeersResult, error) {
 			a := accs[tool]
 			a.viol, a.lastViol = append(a.viol, o.verify.OrderViolations), append(a.lastViol, o.verify.LastOrderViolations)
 			a.other = append(a.other, o.otherCores)
+			a.relaying = append(a.relaying, PerMillion(o.cpuRelaying, int64(len(o.arrivals))))
 			a.rates = append(a.rates, o.arrivalPS)
 			a.cpus = append(a.cpus, PerMillion(o.usage.CPUSeconds, int64(sz.PeerRecords)))
 			a.rss = append(a.rss, float64(o.usage.MaxRSSKiB)/1024)
 			a.delivered = append(a.delivered, len(o.arrivals))
 			a.timedOut = append(a.timedOut, o.timedOut)
 			a.cmd = o.command
-			e.Logf("peers rep %d %s: %.0f records/s, %.1f CPU-s/1M, RSS %.0f MiB, %d delivered (timed out %v), %d/%d order violations (first/last), other work %.2f cores",
-				rep+1, tool, o.arrivalPS, a.cpus[len(a.cpus)-1], a.rss[len(a.rss)-1], len(o.arrivals), o.timedOut,
+			e.Logf("peers rep %d %s: %.0f records/s, %.1f CPU-s/1M (%.1f while relaying), RSS %.0f MiB, %d delivered (timed out %v), %d/%d order violations (first/last), other work %.2f cores",
+				rep+1, tool, o.arrivalPS, a.cpus[len(a.cpus)-1], a.relaying[len(a.relaying)-1], a.rss[len(a.rss)-1], len(o.arrivals), o.timedOut,
 				o.verify.OrderViolations, o.verify.LastOrderViolations, o.otherCores)
 		}
 	}
@@ -319,7 +324,7 @@ func (e *Env) RunPeers(ctx context.Context) (*PeersResult, error) {
 		a := accs[tool]
 		res.Tools = append(res.Tools, ToolResult{Tool: tool, Command: a.cmd, ArrivalPerS: Summarize(a.rates), CPUSecPer1M: Summarize(a.cpus),
 			PeakRSSMiB: Summarize(a.rss), Delivered: a.delivered, TimedOut: a.timedOut, OrderViolations: a.viol, LastOrderViolations: a.lastViol,
-			OtherCores: Summarize(a.other)})
+			OtherCores: Summarize(a.other), CPUSecPer1MRelaying: Summarize(a.relaying)})
 	}
 
 	// 3. order under 30% failed entries
@@ -396,6 +401,7 @@ func (p *peers) run(ctx context.Context, r peerRun) (peerOutcome, error) {
 	if err != nil {
 		return o, err
 	}
+	var sampler *CPUSampler
 	start, machine0, self0 := time.Now(), MachineCPU(), selfCPU()
 	srcEmu, dstEmu, srcRouter := StartCPUMeter(p.lt.Src.PID), StartCPUMeter(p.lt.Dst.PID), StartCPUMeter(p.srcRouter.proc.PID())
 	switch r.tool {
@@ -408,11 +414,12 @@ func (p *peers) run(ctx context.Context, r peerRun) (peerOutcome, error) {
 			dstRouter.Stop()
 			return o, err
 		}
+		sampler = StartCPUSampler(rl.proc.PID(), 100*time.Millisecond)
 		ro := rl.Finish(ctx, r.bound)
 		o.usage, o.timedOut = ro.Usage, ro.TimedOut
 	case "benthos":
 		o.command = "benthos -c bench/peers/benthos.yaml (" + BenthosSetting{r.maxInFlight, r.inputBatch}.String() + ")"
-		o.usage, o.timedOut, err = p.runBenthos(ctx, r, dst, dstRouter.URL)
+		o.usage, o.timedOut, sampler, err = p.runBenthos(ctx, r, dst, dstRouter.URL)
 		if err != nil {
 			dstRouter.Stop()
 			return o, err
@@ -433,6 +440,12 @@ func (p *peers) run(ctx context.Context, r peerRun) (peerOutcome, error) {
 		return o, err
 	}
 	_, o.arrivalPS = ArrivalSpan(o.arrivals)
+	if sampler != nil {
+		sampler.Stop()
+		if first, last, ok := arrivalWindow(o.arrivals); ok {
+			o.cpuRelaying = sampler.Between(first, last)
+		}
+	}
 	if r.verify {
 		// Judge each row (schema, table, id): Benthos's key fields.
 		if o.verify, o.verifyCmd, err = e.Verify(ctx, r.source, dst, "", "", "--key", "*.*=id", "--order", "both"); err != nil {
@@ -443,32 +456,33 @@ func (p *peers) run(ctx context.Context, r peerRun) (peerOutcome, error) {
 	return o, nil
 }
 
-func (p *peers) runBenthos(ctx context.Context, r peerRun, dst, dstURL string) (Usage, bool, error) {
+func (p *peers) runBenthos(ctx context.Context, r peerRun, dst, dstURL string) (Usage, bool, *CPUSampler, error) {
 	e := p.e
 	port, err := FreePort()
 	if err != nil {
-		return Usage{}, false, err
+		return Usage{}, false, nil, err
 	}
 	var cfg bytes.Buffer
 	table := strings.ReplaceAll(dst, "-", "_") + "_ckpt"
 	if err := p.tmpl.Execute(&cfg, benthosVars{HTTPPort: port, Source: r.source, Table: table, SourceURL: p.srcRouter.URL,
 		Dest: dst, DestURL: dstURL, MaxInFlight: r.maxInFlight, InputBatch: r.inputBatch}); err != nil {
-		return Usage{}, false, err
+		return Usage{}, false, nil, err
 	}
 	path := filepath.Join(e.Cfg.Work, "benthos-"+dst+".yaml")
 	if err := os.WriteFile(path, cfg.Bytes(), 0o644); err != nil {
-		return Usage{}, false, err
+		return Usage{}, false, nil, err
 	}
 	stdout, err := os.Create(filepath.Join(e.Cfg.Work, "logs", "benthos-"+dst+".stdout.log"))
 	if err != nil {
-		return Usage{}, false, err
+		return Usage{}, false, nil, err
 	}
 	defer stdout.Close()
 	proc, err := StartProc(p.benthos, []string{"-c", path}, ProcOptions{LogPath: filepath.Join(e.Cfg.Work, "logs", "benthos-"+dst+".log"),
 		Stdout: stdout})
 	if err != nil {
-		return Usage{}, false, err
+		return Usage{}, false, nil, err
 	}
+	sampler := StartCPUSampler(proc.PID(), 100*time.Millisecond)
 	metrics := fmt.Sprintf("http://127.0.0.1:%d/metrics", port)
 	deadline := time.Now().Add(r.bound)
 	timedOut := true
@@ -476,10 +490,10 @@ func (p *peers) runBenthos(ctx context.Context, r peerRun, dst, dstURL string) (
 	for time.Now().Before(deadline) {
 		select {
 		case <-proc.Done():
-			return proc.Usage(), false, fmt.Errorf("benthos exited early (code %d); log: %s", proc.Usage().ExitCode, "benthos-"+dst+".log")
+			return proc.Usage(), false, sampler, fmt.Errorf("benthos exited early (code %d); log: %s", proc.Usage().ExitCode, "benthos-"+dst+".log")
 		case <-ctx.Done():
 			proc.Kill()
-			return proc.Usage(), false, ctx.Err()
+			return proc.Usage(), false, sampler, ctx.Err()
 		case <-time.After(100 * time.Millisecond):
 		}
 		// With input batching the last partial batch never leaves the input
@@ -489,7 +503,7 @@ func (p *peers) runBenthos(ctx context.Context, r peerRun, dst, dstURL string) (
 			break
 		}
 	}
-	return proc.Stop(15 * time.Second), timedOut, nil
+	return proc.Stop(15 * time.Second), timedOut, sampler, nil
 }
 
 // outputSent reads Benthos's output_sent counter (Prometheus text), or -1.
@@ -512,4 +526,17 @@ func outputSent(c *http.Client, url string) int64 {
 		}
 	}
 	return total
+}
+
+// arrivalWindow is the first and last arrival time.
+func arrivalWindow(as []Arrival) (first, last time.Time, ok bool) {
+	for i, a := range as {
+		if i == 0 || a.Arrived.Before(first) {
+			first = a.Arrived
+		}
+		if i == 0 || a.Arrived.After(last) {
+			last = a.Arrived
+		}
+	}
+	return first, last, len(as) > 1
 }

@@ -307,3 +307,76 @@ func MachineCPU() float64 {
 	}
 	return busy / clockTicks
 }
+
+// CPUSampler records a process's CPU seconds every interval, so the CPU
+// spent inside a window known only afterwards (first to last destination
+// arrival) can be read back, the same way for every tool.
+type CPUSampler struct {
+	mu      sync.Mutex
+	times   []time.Time
+	cpus    []float64
+	stop    chan struct{}
+	stopped chan struct{}
+}
+
+// StartCPUSampler samples pid until Stop.
+func StartCPUSampler(pid int, every time.Duration) *CPUSampler {
+	s := &CPUSampler{stop: make(chan struct{}), stopped: make(chan struct{})}
+	go func() { // ends at Stop or when the process is gone
+		defer close(s.stopped)
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			c, err := ProcCPU(pid)
+			if err != nil {
+				return
+			}
+			s.mu.Lock()
+			s.times, s.cpus = append(s.times, time.Now()), append(s.cpus, c)
+			s.mu.Unlock()
+			select {
+			case <-s.stop:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return s
+}
+
+// Stop ends sampling; it is idempotent.
+func (s *CPUSampler) Stop() {
+	select {
+	case <-s.stop:
+	default:
+		close(s.stop)
+	}
+	<-s.stopped
+}
+
+// Between is the CPU used from t0 to t1, interpolated between samples;
+// NaN if the window is not covered.
+func (s *CPUSampler) Between(t0, t1 time.Time) float64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	at := func(t time.Time) (float64, bool) {
+		n := len(s.times)
+		if n == 0 || t.Before(s.times[0]) {
+			return 0, false
+		}
+		for i := 1; i < n; i++ {
+			if !t.After(s.times[i]) {
+				a, b := s.times[i-1], s.times[i]
+				f := float64(t.Sub(a)) / float64(max(b.Sub(a), 1))
+				return s.cpus[i-1] + f*(s.cpus[i]-s.cpus[i-1]), true
+			}
+		}
+		return s.cpus[n-1], true // after the last sample: the process ended
+	}
+	c0, ok0 := at(t0)
+	c1, ok1 := at(t1)
+	if !ok0 || !ok1 || t1.Before(t0) {
+		return nanValue()
+	}
+	return c1 - c0
+}

@@ -234,9 +234,11 @@ func (w *mdWriter) goals(bench, peers *Results) {
 	if peers != nil && peers.Peers != nil {
 		rp, bt := toolByName(peers.Peers, "repartd"), toolByName(peers.Peers, "benthos")
 		if rp != nil && bt != nil {
-			ratio := Ratio(bt.CPUSecPer1M.Median, rp.CPUSecPer1M.Median)
-			row("3. CPU-seconds per 1M records, Benthos ÷ repartd (same run)", "≥ 5×",
-				fmt.Sprintf("%s ÷ %s = %s×", FormatNumber(bt.CPUSecPer1M.Median), FormatNumber(rp.CPUSecPer1M.Median), FormatNumber(ratio)), boolMet(ratio >= goalCPUvsBenthos))
+			ratio := Ratio(bt.CPUSecPer1MRelaying.Median, rp.CPUSecPer1MRelaying.Median)
+			whole := Ratio(bt.CPUSecPer1M.Median, rp.CPUSecPer1M.Median)
+			row("3. CPU-seconds per 1M records, Benthos ÷ repartd (same run; while relaying, and whole process)", "≥ 5×",
+				fmt.Sprintf("%s ÷ %s = %s× while relaying; whole process %s ÷ %s = %s×", FormatNumber(bt.CPUSecPer1MRelaying.Median), FormatNumber(rp.CPUSecPer1MRelaying.Median),
+					FormatNumber(ratio), FormatNumber(bt.CPUSecPer1M.Median), FormatNumber(rp.CPUSecPer1M.Median), FormatNumber(whole)), boolMet(ratio >= goalCPUvsBenthos))
 		}
 		for _, f := range peers.Peers.Faults {
 			row(fmt.Sprintf("3. order violations under %s: %s", f.Fault, f.Tool), map[bool]string{true: "0", false: "report"}[f.Tool == "repartd"],
@@ -378,7 +380,7 @@ func (w *mdWriter) toolCharts(bench, peers *Results) {
 	}
 	if peers != nil && peers.Peers != nil {
 		for _, t := range peers.Peers.Tools {
-			add(t.Tool+" (make bench-peers)", t.CPUSecPer1M)
+			add(t.Tool+" (make bench-peers, while relaying)", t.CPUSecPer1MRelaying)
 		}
 	}
 	w.chart(bench.Meta.Name+"-cpu.svg", "CPU seconds per million records by tool", Chart{
@@ -499,22 +501,22 @@ func (w *mdWriter) latency(r *Results) {
 		"(both emulators run on this host's clock, millisecond resolution). The relay polls each shard every 200 ms (within 5 GetRecords/s), "+
 		"so about 100 ms of the median is waiting for the next poll. Relay: `%s`", r.Latency[0].Command)
 	w.p("")
-	w.p("| offered records/s | achieved load records/s | records | p50 ms | p90 ms | p99 ms | max ms | other work, cores |")
-	w.p("|---|---|---|---|---|---|---|---|")
+	w.p("| offered records/s | achieved load records/s | records | p50 ms | p90 ms | p99 ms | max ms | relay's PutRecords p50 / p99 ms | other work, cores |")
+	w.p("|---|---|---|---|---|---|---|---|---|")
 	sat := false
 	var cats []string
 	var p50, p50lo, p50hi, p99, p99lo, p99hi []float64
 	for _, l := range r.Latency {
 		if l.Skipped != "" {
-			w.p("| %s | skipped: %s | | | | | | |", FormatNumber(float64(l.OfferedPerS)), l.Skipped)
+			w.p("| %s | skipped: %s | | | | | | | |", FormatNumber(float64(l.OfferedPerS)), l.Skipped)
 			continue
 		}
 		mark := ""
 		if l.Saturated {
 			mark, sat = " (saturated)", true
 		}
-		w.p("| %s%s | %s | %s | %s | %s | %s | %s | %s |", FormatNumber(float64(l.OfferedPerS)), mark, fmtSummary(l.AchievedIn), FormatNumber(float64(l.Records)),
-			fmtSummary(l.P50Ms), fmtSummary(l.P90Ms), fmtSummary(l.P99Ms), fmtSummary(l.MaxMs), fmtSummary(l.OtherCores))
+		w.p("| %s%s | %s | %s | %s | %s | %s | %s | %s / %s | %s |", FormatNumber(float64(l.OfferedPerS)), mark, fmtSummary(l.AchievedIn), FormatNumber(float64(l.Records)),
+			fmtSummary(l.P50Ms), fmtSummary(l.P90Ms), fmtSummary(l.P99Ms), fmtSummary(l.MaxMs), fmtSummary(l.PutP50Ms), fmtSummary(l.PutP99Ms), fmtSummary(l.OtherCores))
 		cats = append(cats, FormatNumber(float64(l.OfferedPerS))+"/s")
 		p50, p50lo, p50hi = append(p50, l.P50Ms.Median), append(p50lo, l.P50Ms.Min), append(p50hi, l.P50Ms.Max)
 		p99, p99lo, p99hi = append(p99, l.P99Ms.Median), append(p99lo, l.P99Ms.Min), append(p99hi, l.P99Ms.Max)
@@ -764,28 +766,36 @@ func (w *mdWriter) peers(r *Results) {
 		"in each repetition, each into a freshly restarted destination emulator. Both tools reach both kinesalite processes through the same local router "+
 		"(`kinesis-faultproxy`: it adds `StreamName` to Benthos's StreamARN-only requests, which kinesalite rejects, and sends `DynamoDB_*` calls to dynalite "+
 		"for Benthos's checkpoints), so they pay the same extra hop. Throughput is destination arrivals ÷ (last − first ApproximateArrivalTimestamp) for both; "+
-		"CPU is the tool's process (user + system, from its rusage) over the whole run, divided by the records relayed.",
+		"CPU is the tool's own process (user + system), measured two ways below.",
 		p.BenthosVersion, p.BenthosBuild, FormatNumber(float64(p.Records)), p.SourceShards, p.DestShards)
 	w.p("")
-	w.p("| tool | records/s | CPU-s per 1M records | peak RSS MiB | order violations per run, first / last occurrence (no faults) | other work on the machine, cores | command |")
-	w.p("|---|---|---|---|---|---|---|")
+	w.p("| tool | records/s | CPU-s per 1M records while relaying | CPU-s per 1M records, whole process | peak RSS MiB | order violations per run, first / last occurrence (no faults) | other work on the machine, cores | command |")
+	w.p("|---|---|---|---|---|---|---|---|")
 	for _, t := range p.Tools {
-		w.p("| %s | %s | %s | %s | %s / %s | %s | `%s` |", t.Tool, fmtSummary(t.ArrivalPerS), fmtSummary(t.CPUSecPer1M), fmtSummary(t.PeakRSSMiB),
-			ints(t.OrderViolations), ints(t.LastOrderViolations), fmtSummary(t.OtherCores), t.Command)
+		w.p("| %s | %s | %s | %s | %s | %s / %s | %s | `%s` |", t.Tool, fmtSummary(t.ArrivalPerS), fmtSummary(t.CPUSecPer1MRelaying), fmtSummary(t.CPUSecPer1M),
+			fmtSummary(t.PeakRSSMiB), ints(t.OrderViolations), ints(t.LastOrderViolations), fmtSummary(t.OtherCores), t.Command)
 	}
+	w.p("")
+	w.p("*While relaying*: the tool's CPU between the first and the last destination arrival (its `/proc/PID/stat` sampled every 100 ms), per record " +
+		"delivered, so start-up and the idle wait before exit count for neither tool. *Whole process*: start to exit, from the kernel's rusage, per source record.")
 	w.p("")
 	rp, bt := toolByName(p, "repartd"), toolByName(p, "benthos")
 	if rp != nil && bt != nil {
-		w.p("Side by side in this run: repartd moves **%s×** Benthos's records/s and spends **%s× less** CPU per record.",
-			FormatNumber(Ratio(rp.ArrivalPerS.Median, bt.ArrivalPerS.Median)), FormatNumber(Ratio(bt.CPUSecPer1M.Median, rp.CPUSecPer1M.Median)))
+		w.p("Side by side in this run: repartd moves **%s×** Benthos's records/s and spends **%s× less** CPU per record while relaying (%s× over the whole process).",
+			FormatNumber(Ratio(rp.ArrivalPerS.Median, bt.ArrivalPerS.Median)), FormatNumber(Ratio(bt.CPUSecPer1MRelaying.Median, rp.CPUSecPer1MRelaying.Median)),
+			FormatNumber(Ratio(bt.CPUSecPer1M.Median, rp.CPUSecPer1M.Median)))
 		w.p("")
-		cats := []string{"records/s", "CPU-s per 1M records"}
-		w.chart(r.Meta.Name+"-tools.svg", "repartd and Benthos side by side", Chart{
-			Title: "repartd vs Benthos, same run (records/s; CPU-s per 1M)", YLabel: "value", Categories: cats,
-			Series: []Series{
-				{Name: "repartd", Values: []float64{rp.ArrivalPerS.Median, rp.CPUSecPer1M.Median}, Lo: []float64{rp.ArrivalPerS.Min, rp.CPUSecPer1M.Min}, Hi: []float64{rp.ArrivalPerS.Max, rp.CPUSecPer1M.Max}},
-				{Name: "Benthos", Values: []float64{bt.ArrivalPerS.Median, bt.CPUSecPer1M.Median}, Lo: []float64{bt.ArrivalPerS.Min, bt.CPUSecPer1M.Min}, Hi: []float64{bt.ArrivalPerS.Max, bt.CPUSecPer1M.Max}},
-			},
+		pair := func(get func(*ToolResult) Summary) []Series {
+			a, b := get(rp), get(bt)
+			return []Series{{Name: "", Values: []float64{a.Median, b.Median}, Lo: []float64{a.Min, b.Min}, Hi: []float64{a.Max, b.Max}}}
+		}
+		w.chart(r.Meta.Name+"-throughput.svg", "repartd and Benthos records per second", Chart{
+			Title: "Same run: records/s (higher is better)", YLabel: "records/s", Categories: []string{"repartd", "Benthos"}, Width: 480,
+			Series: pair(func(t *ToolResult) Summary { return t.ArrivalPerS }),
+		})
+		w.chart(r.Meta.Name+"-cpu.svg", "repartd and Benthos CPU seconds per million records", Chart{
+			Title: "Same run: CPU-s per 1M records while relaying", YLabel: "CPU-s / 1M records (lower is better)", Categories: []string{"repartd", "Benthos"}, Width: 480,
+			Series: pair(func(t *ToolResult) Summary { return t.CPUSecPer1MRelaying }),
 		})
 	}
 	if len(p.Tuning) > 0 {

@@ -200,6 +200,10 @@ type LatencyResult struct {
 	MaxMs       Summary `json:"max_ms"`
 	Matched     []int   `json:"matched"`     // source records found in the destination, per repetition
 	OtherCores  Summary `json:"other_cores"` // CPU the rest of the machine used meanwhile
+	// PutP50Ms and PutP99Ms are the relay's PutRecords round trips (its lag
+	// lines, medians over the run): the destination's share of the latency.
+	PutP50Ms Summary `json:"put_p50_ms"`
+	PutP99Ms Summary `json:"put_p99_ms"`
 }
 
 // HotKeyResult is workload (d): one skew under one ordering mode.
@@ -310,10 +314,14 @@ type ToolResult struct {
 	Tool        string  `json:"tool"`
 	Command     string  `json:"command"`
 	ArrivalPerS Summary `json:"arrival_records_per_s"`
-	CPUSecPer1M Summary `json:"cpu_s_per_1m"`
-	PeakRSSMiB  Summary `json:"peak_rss_mib"`
-	OtherCores  Summary `json:"other_cores"`
-	Delivered   []int   `json:"delivered"`
+	CPUSecPer1M Summary `json:"cpu_s_per_1m"` // whole process, start to exit
+	// CPUSecPer1MRelaying is the CPU between the first and the last
+	// destination arrival, per 1M records delivered: no start-up, no idle
+	// wait before exit.
+	CPUSecPer1MRelaying Summary `json:"cpu_s_per_1m_relaying"`
+	PeakRSSMiB          Summary `json:"peak_rss_mib"`
+	OtherCores          Summary `json:"other_cores"`
+	Delivered           []int   `json:"delivered"`
 	// Order without injected faults, per repetition (repartd verify
 	// --key '*.*=id' --order both).
 	OrderViolations     []int  `json:"order_violations"`

@@ -79,7 +79,7 @@ func (e *Env) ceilingOnce(ctx context.Context, batches [][]types.PutRecordsReque
 	r.loop = res
 	r.emuCores = emuCPU / res.Elapsed.Seconds()
 	r.cpu1M = PerMillion(selfUsed, res.Records)
-	r.otherCores = (MachineCPU() - machine - emuCPU - selfUsed) / wall
+	r.otherCores = max(0, MachineCPU()-machine-emuCPU-selfUsed) / wall
 	return r, err
 }
 
@@ -210,7 +210,7 @@ func (e *Env) RunLatency(ctx context.Context, ceiling float64) ([]LatencyResult,
 			out = append(out, lres)
 			continue
 		}
-		var p50, p90, p99, pmax, achieved, other []float64
+		var p50, p90, p99, pmax, achieved, other, puts50, puts99 []float64
 		for rep := range e.Cfg.Reps {
 			r, err := e.latencyOnce(ctx, rate, lres.Records, rep)
 			if err != nil {
@@ -222,22 +222,24 @@ func (e *Env) RunLatency(ctx context.Context, ceiling float64) ([]LatencyResult,
 			p50, p90, p99 = append(p50, Percentile(sorted, 50)), append(p90, Percentile(sorted, 90)), append(p99, Percentile(sorted, 99))
 			pmax = append(pmax, Percentile(sorted, 100))
 			achieved, other = append(achieved, r.loadRate), append(other, r.otherCores)
+			puts50, puts99 = append(puts50, r.putP50), append(puts99, r.putP99)
 			lres.Matched = append(lres.Matched, len(sorted))
 			e.Logf("latency %d/s rep %d: p50 %.0f ms, p99 %.0f ms, max %.0f ms (%d matched of %d), other work %.2f cores", rate, rep+1,
 				p50[len(p50)-1], p99[len(p99)-1], pmax[len(pmax)-1], len(sorted), lres.Records, r.otherCores)
 		}
 		lres.P50Ms, lres.P90Ms, lres.P99Ms, lres.MaxMs, lres.AchievedIn = Summarize(p50), Summarize(p90), Summarize(p99), Summarize(pmax), Summarize(achieved)
-		lres.OtherCores = Summarize(other)
+		lres.OtherCores, lres.PutP50Ms, lres.PutP99Ms = Summarize(other), Summarize(puts50), Summarize(puts99)
 		out = append(out, lres)
 	}
 	return out, nil
 }
 
 type latencyRun struct {
-	lat        []float64
-	loadRate   float64
-	command    string
-	otherCores float64
+	lat            []float64
+	loadRate       float64
+	command        string
+	otherCores     float64
+	putP50, putP99 float64 // medians of the lag lines' PutRecords percentiles
 }
 
 func (e *Env) latencyOnce(ctx context.Context, rate, n, rep int) (latencyRun, error) {
@@ -289,7 +291,14 @@ func (e *Env) latencyOnce(ctx context.Context, rate, n, rep int) (latencyRun, er
 		return r, err
 	}
 	r.lat = Latencies(sa, da)
-	r.otherCores = o.OtherCores - lr.CPUSeconds/o.Usage.Wall.Seconds() // the loader is ours
+	r.otherCores = max(0, o.OtherCores-lr.CPUSeconds/o.Usage.Wall.Seconds()) // the loader is ours
+	var p50s, p99s []float64
+	for _, l := range o.Summaries {
+		if l.PutP50Ms > 0 {
+			p50s, p99s = append(p50s, l.PutP50Ms), append(p99s, l.PutP99Ms)
+		}
+	}
+	r.putP50, r.putP99 = Summarize(p50s).Median, Summarize(p99s).Median
 	return r, nil
 }
 
