@@ -92,6 +92,7 @@ func (l *loop) logLag() {
 		Int64("total_fences", t.Fences).Int64("total_resends", t.Resends).
 		Int("dest_shards", len(l.laneStarts)).Int("blocked_by_fences", l.sched.Blocked()).
 		Int64("total_retries", t.Retries).Int64("total_throttles", t.Throttles).
+		Int("batch_records", l.batchRecords).Int64("total_batch_shrinks", t.BatchShrinks).
 		Msg("lag_summary")
 	l.publish()
 }
@@ -107,6 +108,7 @@ func (l *loop) publish() {
 	s.Fences, s.Resends, s.DeadLettered = t.Fences, t.Resends, t.DeadLettered
 	s.ExpiredCheckpoints = t.ExpiredCheckpoints + l.expiredByReaders.Load()
 	s.Retries, s.Throttles, s.AmbiguousCalls, s.Puts = t.Retries, t.Throttles, t.AmbiguousCalls, t.Puts
+	s.BatchShrinks = t.BatchShrinks
 	s.FirstIn, s.LastOut = t.FirstIn, t.LastOut
 	s.ShardsRead, s.ShardsDone = 0, 0
 	now := time.Now()

@@ -63,6 +63,7 @@ type Stats struct {
 	ExpiredCheckpoints     int64 // checkpoints found aged out of retention
 	Retries, Throttles     int64
 	AmbiguousCalls, Puts   int64
+	BatchShrinks           int64 // times a timed-out call halved the batch size
 	Checkpoints            int64
 	StalledShards          int
 	Started, Finished      time.Time
@@ -166,6 +167,8 @@ func (r *Relay) Run(ctx context.Context) error {
 		saves:        make(chan Checkpoint, 1),
 		saveErrs:     make(chan error, 1),
 		idle:         r.cfg.MaxInFlight,
+		batchRecords: r.cfg.BatchRecords,
+		batchBytes:   r.cfg.BatchBytes,
 	}
 	l.readerCtx, l.stopReaders = context.WithCancel(gctx)
 	defer l.stopReaders()
@@ -325,12 +328,18 @@ type loop struct {
 	done       chan *putBatch
 	batches    []*putBatch // free
 	idle       int
-	listed     chan listResult
-	destListed chan listResult
-	laneStarts []repartition.LaneStart
-	relist     chan struct{}
-	saves      chan Checkpoint
-	saveErrs   chan error
+	// batchRecords and batchBytes bound the next PutRecords calls. They
+	// start at the configured sizes; a call that times out halves them
+	// (its entries are re-sent in smaller calls, so a slow destination
+	// cannot livelock on batches too big to finish within PutTimeout),
+	// and calls that finish well within the timeout grow them back.
+	batchRecords, batchBytes int
+	listed                   chan listResult
+	destListed               chan listResult
+	laneStarts               []repartition.LaneStart
+	relist                   chan struct{}
+	saves                    chan Checkpoint
+	saveErrs                 chan error
 
 	draining  bool
 	idleSince time.Time
@@ -813,7 +822,7 @@ func (l *loop) dispatchFrom(s *repartition.Scheduler, stream string, dlq bool) {
 			return
 		}
 		b := l.batches[len(l.batches)-1]
-		b.entries = s.Next(now, l.cfg.BatchRecords, l.cfg.BatchBytes, b.entries[:0])
+		b.entries = s.Next(now, l.batchRecords, l.batchBytes, b.entries[:0])
 		if len(b.entries) == 0 {
 			return // lanes out of tokens; the wake timer brings us back
 		}
@@ -860,6 +869,7 @@ func (l *loop) onPut(b *putBatch) error {
 	l.totals.Puts++
 	l.putLat.add(b.took)
 	l.putHist.observe(float64(b.took) / float64(time.Millisecond))
+	l.adaptBatch(b)
 	if b.err != nil {
 		switch b.class {
 		case classFatal:
@@ -928,6 +938,39 @@ func (l *loop) onPut(b *putBatch) error {
 	}
 	l.budget.release(records, bytes)
 	return nil
+}
+
+// adaptBatch shrinks the batch bounds after a call timed out and grows
+// them back after full calls that finish within half the timeout: AIMD, like
+// TCP's window, so a destination that is slow for big calls still makes
+// progress, and one that recovers gets full batches again. A single
+// record that cannot be written within PutTimeout keeps timing out; the
+// stall detector reports it.
+func (l *loop) adaptBatch(b *putBatch) {
+	n := len(b.entries)
+	switch {
+	case b.timedOut && n > 1:
+		recs := max(1, min(l.batchRecords, n/2))
+		if recs == l.batchRecords {
+			return
+		}
+		l.batchRecords = recs
+		// Bytes follow records, so a batch of a few big records shrinks too.
+		// Next always hands out at least one record, whatever its size.
+		l.batchBytes = max(1, l.cfg.BatchBytes*recs/l.cfg.BatchRecords)
+		l.totals.BatchShrinks++
+		l.log.Warn().Str("stream", b.stream).Int("records", n).Dur("put_timeout", l.cfg.PutTimeout).
+			Int("batch_records", l.batchRecords).Int("batch_bytes", l.batchBytes).
+			Msg("put records timed out; sending smaller batches until calls finish in time")
+	case b.err == nil && n >= l.batchRecords && l.batchRecords < l.cfg.BatchRecords && b.took < l.cfg.PutTimeout/2:
+		// Only a full call that was quick says a bigger one would fit.
+		l.batchRecords = min(l.cfg.BatchRecords, l.batchRecords+max(1, l.batchRecords/4))
+		l.batchBytes = max(1, l.cfg.BatchBytes*l.batchRecords/l.cfg.BatchRecords)
+		if l.batchRecords == l.cfg.BatchRecords {
+			l.batchBytes = l.cfg.BatchBytes
+			l.log.Info().Str("stream", b.stream).Int("batch_records", l.batchRecords).Msg("put records in time again; batches back to full size")
+		}
+	}
 }
 
 // checkpoint builds the checkpoint at the current watermarks and folds the

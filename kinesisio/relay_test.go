@@ -749,3 +749,62 @@ func TestRelay_DrainWithAStalledShardFails(t *testing.T) {
 		t.Fatalf("run: %v, want ErrShardStalled after draining with a stalled shard", err)
 	}
 }
+
+// slowPuts makes every PutRecords call take perRecord per entry before it
+// reaches the fake, and abandons it (writing nothing) when the call's
+// context ends first: a destination too slow for big batches.
+type slowPuts struct {
+	*kinesistest.Fake
+	perRecord time.Duration
+}
+
+func (s *slowPuts) PutRecords(ctx context.Context, in *kinesis.PutRecordsInput, o ...func(*kinesis.Options)) (*kinesis.PutRecordsOutput, error) {
+	t := time.NewTimer(time.Duration(len(in.Records)) * s.perRecord)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-t.C:
+	}
+	return s.Fake.PutRecords(ctx, in, o...)
+}
+
+// A destination that cannot finish a full batch within PutTimeout would
+// have every call time out and be re-sent whole, forever. Timeouts halve
+// the batch instead, so the relay converges on calls that fit and
+// delivers everything, in order.
+func TestRelay_TimedOutCallsShrinkTheBatch(t *testing.T) {
+	f := newFixture(t, 4, 11)
+	f.load(3000, loadgen.DefaultConfig())
+	slow := &slowPuts{Fake: f.fake, perRecord: 10 * time.Millisecond}
+	cfg := f.config()
+	cfg.PutTimeout = time.Second // a full 500-record call needs 5s; ≤ 100 records fit
+	cfg.MaxInFlight = 8
+	r, err := kinesisio.NewRelay(cfg, f.fake, slow, &kinesisio.MemStore{}, zerolog.New(f.logs).With().Timestamp().Logger())
+	must(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := r.Run(ctx); err != nil {
+		t.Fatalf("relay: %v", err)
+	}
+	st := r.Stats()
+	if st.RecordsOut != 3000 {
+		t.Fatalf("%d records out, want 3000", st.RecordsOut)
+	}
+	t.Logf("%d entries retried, %d timed-out calls, %d shrinks", st.Retries, st.AmbiguousCalls, st.BatchShrinks)
+	if st.BatchShrinks == 0 {
+		t.Fatalf("no timed-out call shrank the batch (%d timed-out calls)", st.AmbiguousCalls)
+	}
+	// Halving from 500 reaches a size that fits (≤ 100) after calls of 500,
+	// 250 and 125 time out, so no record is re-sent more than 3 times. Re-
+	// sending whole batches instead keeps timing out: ~18,000 re-sends.
+	if st.Retries > 3*3000 {
+		t.Fatalf("%d entries re-sent for 3000 records: batches did not shrink to fit", st.Retries)
+	}
+	if !strings.Contains(f.logs.String(), "sending smaller batches") {
+		t.Fatal("no log line says the batch shrank")
+	}
+	if dups := f.history(); dups != 0 {
+		t.Fatalf("%d duplicates: abandoned calls wrote nothing", dups)
+	}
+}

@@ -2,6 +2,7 @@ package kinesisio
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -23,10 +24,11 @@ type putBatch struct {
 	strs    []string
 
 	// outcome
-	codes []string // per entry: "" = written, else the entry's ErrorCode
-	err   error    // whole-call error; codes unset
-	class errClass
-	took  time.Duration
+	codes    []string // per entry: "" = written, else the entry's ErrorCode
+	err      error    // whole-call error; codes unset
+	class    errClass
+	timedOut bool // err is the call's own timeout (PutTimeout), not ctx's end
+	took     time.Duration
 }
 
 // writer sends batches with PutRecords. It decides nothing: the relay
@@ -55,7 +57,7 @@ func (w *writer) run(ctx context.Context, work <-chan *putBatch, done chan<- *pu
 func (w *writer) put(ctx context.Context, b *putBatch) {
 	b.reqs = b.reqs[:0]
 	b.codes = b.codes[:0]
-	b.err, b.class = nil, 0
+	b.err, b.class, b.timedOut = nil, 0, false
 	// One buffer holds every key of the batch; strings are cut from it, so
 	// a batch costs one key allocation, not two per entry.
 	b.keyBuf, b.ends = b.keyBuf[:0], b.ends[:0]
@@ -99,6 +101,7 @@ func (w *writer) put(ctx context.Context, b *putBatch) {
 	b.took = time.Since(start)
 	if err != nil {
 		b.err, b.class = fmt.Errorf("put records to %s: %w", b.stream, err), classify(ctx, err)
+		b.timedOut = ctx.Err() == nil && errors.Is(cctx.Err(), context.DeadlineExceeded)
 		return
 	}
 	if len(out.Records) != len(b.entries) {
