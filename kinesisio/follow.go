@@ -182,12 +182,7 @@ func (f *follower) merge(ctx context.Context, shards []types.Shard) error {
 		if _, ok := f.state[id]; ok {
 			continue
 		}
-		s := &followed{shard: sh}
-		for _, p := range []*string{sh.ParentShardId, sh.AdjacentParentShardId} {
-			if p != nil && *p != "" {
-				s.parents = append(s.parents, *p)
-			}
-		}
+		s := &followed{shard: sh, parents: shardParents(sh)}
 		f.state[id] = s
 		f.order = append(f.order, id)
 		if err := f.send(ctx, ShardBatch{Shard: sh, MillisBehind: -1, Listed: true}); err != nil {
@@ -205,13 +200,10 @@ func (f *follower) startEligible(ctx context.Context, g *errgroup.Group, ended c
 		if s.status != followWaiting {
 			continue
 		}
-		ready := true
-		for _, p := range s.parents {
-			if ps, ok := f.state[p]; ok && ps.status != followEnded {
-				ready = false
-			}
-		}
-		if !ready {
+		if !parentsDone(s.parents, func(id string) (bool, bool) {
+			ps, ok := f.state[id]
+			return ok && ps.status == followEnded, ok
+		}) {
 			continue
 		}
 		s.status = followReading

@@ -69,3 +69,28 @@ func listShards(ctx context.Context, src ShardLister, stream string) ([]types.Sh
 		in = &kinesis.ListShardsInput{NextToken: out.NextToken}
 	}
 }
+
+// shardParents returns a shard's parent and adjacent parent, the shards
+// that must be read to their end before it (resharding keeps a key's
+// order only if parents come first).
+func shardParents(sh types.Shard) []string {
+	var ps []string
+	for _, p := range []*string{sh.ParentShardId, sh.AdjacentParentShardId} {
+		if p != nil && *p != "" {
+			ps = append(ps, *p)
+		}
+	}
+	return ps
+}
+
+// parentsDone says whether every parent is done, by done(id): found is
+// false for a parent no longer listed (expired past retention), which
+// cannot hold anything back.
+func parentsDone(parents []string, done func(id string) (isDone, found bool)) bool {
+	for _, p := range parents {
+		if d, found := done(p); found && !d {
+			return false
+		}
+	}
+	return true
+}

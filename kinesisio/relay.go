@@ -499,11 +499,7 @@ func (l *loop) onList(res listResult) error {
 			continue
 		}
 		s := &shardState{id: id, idx: len(l.shards), behind: -1, initial: types.ShardIteratorTypeTrimHorizon}
-		for _, p := range []*string{sh.ParentShardId, sh.AdjacentParentShardId} {
-			if p != nil && *p != "" {
-				s.parents = append(s.parents, *p)
-			}
-		}
+		s.parents = shardParents(sh)
 		cp, has := l.fromCP[id]
 		closed := sh.SequenceNumberRange != nil && sh.SequenceNumberRange.EndingSequenceNumber != nil
 		switch {
@@ -552,13 +548,10 @@ func (l *loop) startEligible() {
 		if s.status != shardWaiting {
 			continue
 		}
-		ready := true
-		for _, p := range s.parents {
-			if ps, ok := l.byID[p]; ok && ps.status != shardReadEnd && ps.status != shardFinished {
-				ready = false
-			}
-		}
-		if !ready {
+		if !parentsDone(s.parents, func(id string) (bool, bool) {
+			ps, ok := l.byID[id]
+			return ok && (ps.status == shardReadEnd || ps.status == shardFinished), ok
+		}) {
 			continue
 		}
 		s.status = shardReading

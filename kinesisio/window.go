@@ -406,11 +406,7 @@ func (w *windowReader) merge(shards []types.Shard, from types.ShardIteratorType)
 			continue
 		}
 		s := &windowShard{shard: sh, from: from, status: ShardWaiting}
-		for _, p := range []*string{sh.ParentShardId, sh.AdjacentParentShardId} {
-			if p != nil && *p != "" {
-				s.parents = append(s.parents, *p)
-			}
-		}
+		s.parents = shardParents(sh)
 		if from == types.ShardIteratorTypeLatest && closed(sh) {
 			s.status = ShardSkipped
 		}
@@ -445,13 +441,10 @@ func (w *windowReader) startEligible(ctx context.Context, g *errgroup.Group, msg
 		if s.status != ShardWaiting {
 			continue
 		}
-		ready := true
-		for _, p := range s.parents {
-			if ps, ok := w.state[p]; ok && !ps.done() {
-				ready = false
-			}
-		}
-		if !ready {
+		if !parentsDone(s.parents, func(id string) (bool, bool) {
+			ps, ok := w.state[id]
+			return ok && ps.done(), ok
+		}) {
 			continue
 		}
 		s.status = ShardReading
