@@ -40,6 +40,7 @@ type runOptions struct {
 	checkpointDir, srcEndpoint      *string
 	dstEndpoint, start, metricsAddr *string
 	level, format                   *string
+	sdkCodec                        *bool
 }
 
 // runFlags defines run's flags (also what its config file may hold).
@@ -80,6 +81,7 @@ func runFlags(stderr io.Writer) (*flag.FlagSet, *runOptions) {
 	fs.StringVar(&cfg.OnExpiredCheckpoint, "on-expired-checkpoint", cfg.OnExpiredCheckpoint, "a checkpoint that aged out of the source's retention: fail (exit 4) or trim-horizon (log an error, go on from the oldest record)")
 	fs.IntVar(&cfg.InvalidLogPerSecond, "invalid-log-per-second", cfg.InvalidLogPerSecond, "invalid records logged one by one per second; the rest are counted")
 	o.metricsAddr = fs.String("metrics-addr", "127.0.0.1:9090", "serve /metrics (Prometheus), /healthz and /readyz here (\"\": off; 0.0.0.0:9090 to be scraped from outside)")
+	o.sdkCodec = fs.Bool("sdk-codec", false, "decode GetRecords and encode PutRecords with the AWS SDK's own JSON codec, not repartd's faster one (same results): an escape hatch")
 	o.level = fs.String("log-level", "info", "debug, info, warn or error")
 	o.format = fs.String("log-format", "json", "json (one object per line) or console (for people)")
 	return fs, o
@@ -125,11 +127,11 @@ func cmdRun(ctx context.Context, args []string, getenv func(string) string, io s
 		return err
 	}
 	defer calls.Close()
-	src, err := kinesisio.NewClient(ctx, kinesisio.ClientOptions{EndpointURL: *srcEndpoint, MaxConns: conns, OnCall: calls.hook("source")})
+	src, err := kinesisio.NewClient(ctx, kinesisio.ClientOptions{EndpointURL: *srcEndpoint, MaxConns: conns, OnCall: calls.hook("source"), SDKCodec: *o.sdkCodec})
 	if err != nil {
 		return err
 	}
-	dst, err := kinesisio.NewClient(ctx, kinesisio.ClientOptions{EndpointURL: *dstEndpoint, MaxConns: conns, OnCall: calls.hook("destination")})
+	dst, err := kinesisio.NewClient(ctx, kinesisio.ClientOptions{EndpointURL: *dstEndpoint, MaxConns: conns, OnCall: calls.hook("destination"), SDKCodec: *o.sdkCodec})
 	if err != nil {
 		return err
 	}
