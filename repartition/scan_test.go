@@ -101,3 +101,49 @@ func TestScanner_StringBoundsAndEscapeFlag(t *testing.T) {
 		}
 	}
 }
+
+// stopAtBytewise is the byte-at-a-time reference for stopAt.
+func stopAtBytewise(b []byte, i int) int {
+	for i < len(b) && !strClass[b[i]] {
+		i++
+	}
+	return i
+}
+
+// TestStopAt_MatchesBytewise puts every pair of byte values at every pair of
+// adjacent positions of a word-sized window: a borrow only ever moves from a
+// byte to the next, so this covers every way strStops's subtractions can
+// interact, on both sides of a word boundary and in the bytewise tail.
+func TestStopAt_MatchesBytewise(t *testing.T) {
+	for _, fill := range []byte{'a', ' ', '!', '#', '[', ']', 0x7f} {
+		b := make([]byte, 19) // two words and a 3-byte tail
+		for p := 0; p+1 < len(b); p++ {
+			for c1 := range 256 {
+				for c2 := range 256 {
+					for k := range b {
+						b[k] = fill
+					}
+					b[p], b[p+1] = byte(c1), byte(c2)
+					for _, from := range []int{0, 1, p} {
+						if got, want := stopAt(b, from), stopAtBytewise(b, from); got != want {
+							t.Fatalf("fill %q, %#x %#x at %d, from %d: stopAt %d, bytewise %d", fill, c1, c2, p, from, got, want)
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+func FuzzStopAt(f *testing.F) {
+	f.Add([]byte(`plain ascii text and then a "quote`), 0)
+	f.Add([]byte("caf\xc3\xa9 \\n \x1f"), 2)
+	f.Fuzz(func(t *testing.T, b []byte, from int) {
+		if from < 0 || from > len(b) {
+			return
+		}
+		if got, want := stopAt(b, from), stopAtBytewise(b, from); got != want {
+			t.Fatalf("%q from %d: stopAt %d, bytewise %d", b, from, got, want)
+		}
+	})
+}
