@@ -13,7 +13,12 @@
 //     open shard holding its ExplicitHashKey, else the MD5 of its key.
 //   - A closed shard takes no writes; its EndingSequenceNumber is above all
 //     its records and below all of its children's.
-//   - Records are never trimmed and shards never expire.
+//   - Records are dropped only when a test asks (Trim, TrimConsumed,
+//     DiscardRecords: long runs whose memory must stay flat); positions
+//     stay absolute, so iterators survive a trim. Shards never expire.
+//   - A record's data is copied once, when written; readers share that
+//     copy and must not modify it (race and invariants builds hand each
+//     read a fresh copy instead).
 //   - Errors are the SDK's typed errors (*types.ProvisionedThroughputExceededException,
 //     ...) wrapped in *smithy.OperationError as the SDK wraps them; match
 //     them with errors.As.

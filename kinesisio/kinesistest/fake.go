@@ -33,8 +33,9 @@ var fakeIDs atomic.Uint64
 // signatures, and is safe for concurrent use. Errors are the SDK's typed
 // errors wrapped as the SDK wraps them.
 //
-// Nothing expires: every record stays readable and every shard stays
-// listed, as if retention were unlimited.
+// Nothing expires by itself: every record stays readable and every shard
+// stays listed, as if retention were unlimited, until a test drops records
+// with Trim or DiscardRecords (long runs, whose memory must stay flat).
 type Fake struct {
 	id          uint64
 	clock       func() time.Time
@@ -52,23 +53,47 @@ type stream struct {
 	created time.Time
 	seq     uint64   // last sequence number handed out, stream-wide
 	shards  []*shard // index i holds shardId-i
-	maxKiB  int      // 0: not set, records may be up to defaultMaxRecordKiB
-	faults  Faults
-	putRand *rand.Rand // PutRecords faults only, so reads don't shift them
-	getRand *rand.Rand // GetRecords faults only
-	calls   int        // PutRecords calls that reached the fault stage
-	flying  map[string]int
-	stats   Stats
+	// openSorted are the open shards by range start, for openShardFor;
+	// nil after a reshard until rebuilt.
+	openSorted []*shard
+	maxKiB     int // 0: not set, records may be up to defaultMaxRecordKiB
+	faults     Faults
+	putRand    *rand.Rand // PutRecords faults only, so reads don't shift them
+	getRand    *rand.Rand // GetRecords faults only
+	calls      int        // PutRecords calls that reached the fault stage
+	flying     map[flyKey]flight
+	stats      Stats
 }
 
-// record is a stored record.
+// flyKey is the unit of order the in-flight check tracks: a partition key
+// on its shard. Copies of one record placed on different shards by
+// ExplicitHashKey (as repartd broadcasts DDL) do not conflict.
+type flyKey struct{ pk, ehk string }
+
+// flight counts the calls carrying a key; call and idx name the latest
+// entry that took off with it, so a duplicate within one call is told apart
+// from an overlapping call.
+type flight struct{ n, call, idx int }
+
+// record is a stored record. data and seqStr are its own allocations,
+// formatted and copied once at PutRecords and handed to every reader; key
+// and ehk are the writer's (immutable) strings.
 type record struct {
 	seq     uint64
+	seqStr  string // seq formatted, shared with the PutRecords answer
 	key     string
-	ehk     string
-	hash    hashKey
+	ehk     string // "" when the writer set none
 	data    []byte
 	arrival time.Time
+}
+
+// hashKey recomputes the hash key that routed r.
+func (r *record) hashKey() hashKey {
+	if r.ehk != "" {
+		k, _ := parseHashKey(r.ehk)
+		return k
+	}
+	return md5Key(r.key)
 }
 
 // StoredRecord is a record as the fake holds it, for verifiers.
@@ -180,7 +205,7 @@ func (f *Fake) CreateStream(name string, shards int) error {
 		created: now,
 		putRand: f.rand(name, "put"),
 		getRand: f.rand(name, "get"),
-		flying:  map[string]int{},
+		flying:  map[flyKey]flight{},
 	}
 	for _, r := range evenRanges(shards) {
 		st.addShard(r[0], r[1], "", "", now)
@@ -236,11 +261,21 @@ const seqDigits = 56
 
 func formatSeq(n uint64) string {
 	var b [seqDigits]byte
-	for i := len(b) - 1; i >= 0; i-- {
-		b[i] = byte('0' + n%10)
-		n /= 10
+	return string(appendSeq(b[:0], n))
+}
+
+// zeros pads sequence numbers.
+var zeros = strings.Repeat("0", seqDigits)
+
+// appendSeq appends n as a seqDigits-wide decimal, so one buffer can hold
+// the numbers of a whole call.
+func appendSeq(dst []byte, n uint64) []byte {
+	digits := 1
+	for v := n; v >= 10; v /= 10 {
+		digits++
 	}
-	return string(b[:])
+	dst = append(dst, zeros[:seqDigits-digits]...)
+	return strconv.AppendUint(dst, n, 10)
 }
 
 // parseSeq reads a sequence number this fake issued.
@@ -271,10 +306,10 @@ func (f *Fake) Records(stream string) []StoredRecord {
 		for _, r := range s.records {
 			out = append(out, StoredRecord{
 				ShardID:         s.id,
-				SequenceNumber:  formatSeq(r.seq),
+				SequenceNumber:  r.seqStr,
 				PartitionKey:    r.key,
 				ExplicitHashKey: r.ehk,
-				HashKey:         r.hash.String(),
+				HashKey:         r.hashKey().String(),
 				Data:            append([]byte(nil), r.data...),
 				Arrival:         r.arrival,
 			})

@@ -20,9 +20,9 @@ const (
 	timeUnit         = time.Millisecond // arrival timestamps are whole ms
 )
 
-// iterator is what a shard iterator token carries. pos indexes the shard's
-// records: the next record to return. Records are never trimmed here, so
-// an index stays valid for good.
+// iterator is what a shard iterator token carries. pos is the absolute
+// position of the next record to return (see shard.records), so it stays
+// valid when records before it are trimmed.
 type iterator struct {
 	stream, shard string
 	pos           int
@@ -96,9 +96,9 @@ func (f *Fake) GetShardIterator(ctx context.Context, in *kinesis.GetShardIterato
 	var pos int
 	switch t := in.ShardIteratorType; t {
 	case types.ShardIteratorTypeTrimHorizon:
-		pos = 0
+		pos = s.trimmed
 	case types.ShardIteratorTypeLatest:
-		pos = len(s.records)
+		pos = s.end()
 	case types.ShardIteratorTypeAtSequenceNumber, types.ShardIteratorTypeAfterSequenceNumber:
 		if in.StartingSequenceNumber == nil {
 			return nil, invalidArg(op, "StartingSequenceNumber is required for iterator type %s.", t)
@@ -113,10 +113,10 @@ func (f *Fake) GetShardIterator(ctx context.Context, in *kinesis.GetShardIterato
 			return nil, invalidArg(op, "Timestamp is required for iterator type AT_TIMESTAMP.")
 		}
 		ts := in.Timestamp.Truncate(timeUnit)
-		pos = len(s.records)
+		pos = s.end()
 		for i, r := range s.records {
 			if !r.arrival.Before(ts) {
-				pos = i
+				pos = s.trimmed + i
 				break
 			}
 		}
@@ -127,18 +127,22 @@ func (f *Fake) GetShardIterator(ctx context.Context, in *kinesis.GetShardIterato
 	return &kinesis.GetShardIteratorOutput{ShardIterator: &tok}, nil
 }
 
-// position finds the record index at (or after) sequence number seq of s.
+// position finds the position at (or after) sequence number seq of s.
 // Besides its records' numbers, a shard accepts its own starting and, once
-// closed, ending sequence number, which bracket its records.
+// closed, ending sequence number, which bracket its records. A number
+// between the start and the first record kept (one trimmed away, or so it
+// seems) gives the oldest record kept, as a read past retention does.
 func (s *shard) position(seq string, after bool) (int, bool) {
 	n, ok := parseSeq(seq)
 	switch {
 	case !ok:
 		return 0, false
 	case n == s.startSeq:
-		return 0, true
+		return s.trimmed, true
 	case !s.open() && n == s.endSeq:
-		return len(s.records), true
+		return s.end(), true
+	case s.trimmed > 0 && n > s.startSeq && (len(s.records) == 0 || n < s.records[0].seq):
+		return s.trimmed, true
 	}
 	i := sort.Search(len(s.records), func(i int) bool { return s.records[i].seq >= n })
 	if i == len(s.records) || s.records[i].seq != n {
@@ -147,7 +151,7 @@ func (s *shard) position(seq string, after bool) (int, bool) {
 	if after {
 		i++
 	}
-	return i, true
+	return s.trimmed + i, true
 }
 
 // GetRecords returns up to Limit (default and most 10000) records, at most
@@ -186,7 +190,7 @@ func (f *Fake) GetRecords(ctx context.Context, in *kinesis.GetRecordsInput, _ ..
 	if st != nil {
 		s = st.shard(it.shard)
 	}
-	if s == nil || it.pos > len(s.records) {
+	if s == nil || it.pos > s.end() {
 		f.mu.Unlock()
 		return nil, invalidArg(op, "Invalid ShardIterator.")
 	}
@@ -228,7 +232,9 @@ func (f *Fake) read(st *stream, s *shard, fs Faults, it iterator, limit int) (*k
 		return nil, throttled(op, "Rate exceeded for Shard - %s in stream %s under account %s.", s.id, st.name, account)
 	}
 
-	if !s.open() && it.pos >= len(s.records) {
+	// Records trimmed meanwhile are gone: go on from the oldest kept.
+	it.pos = max(it.pos, s.trimmed)
+	if !s.open() && it.pos >= s.end() {
 		out := &kinesis.GetRecordsOutput{Records: []types.Record{}, MillisBehindLatest: ptr(int64(0))}
 		if f.childShards {
 			out.ChildShards = s.childShards()
@@ -236,40 +242,70 @@ func (f *Fake) read(st *stream, s *shard, fs Faults, it iterator, limit int) (*k
 		return out, nil
 	}
 
-	end := it.pos
+	from := it.pos - s.trimmed
+	to := from
 	if !chance(st.getRand, fs.EmptyReadRate) {
 		bytes := 0
-		for end < len(s.records) && end-it.pos < limit {
-			n := len(s.records[end].data) + len(s.records[end].key)
-			if end > it.pos && bytes+n > maxGetBytes {
+		for to < len(s.records) && to-from < limit {
+			n := len(s.records[to].data) + len(s.records[to].key)
+			if to > from && bytes+n > maxGetBytes {
 				break
 			}
 			bytes += n
-			end++
+			to++
 		}
 		if fs.Limits {
 			s.limits.chargeRead(bytes)
 		}
 	}
 	out := &kinesis.GetRecordsOutput{
-		Records:            make([]types.Record, 0, end-it.pos),
-		MillisBehindLatest: ptr(s.behind(it.pos, end)),
+		Records:            readRecords(s.records[from:to]),
+		MillisBehindLatest: ptr(s.behind(from, to)),
 	}
-	for _, r := range s.records[it.pos:end] {
-		out.Records = append(out.Records, types.Record{
-			Data:                        append(make([]byte, 0, len(r.data)), r.data...),
-			PartitionKey:                ptr(r.key),
-			SequenceNumber:              ptr(formatSeq(r.seq)),
-			ApproximateArrivalTimestamp: ptr(r.arrival),
-			EncryptionType:              types.EncryptionTypeNone,
-		})
-	}
-	it.pos, it.issued = end, now
+	it.pos, it.issued = s.trimmed+to, now
+	s.consumed = max(s.consumed, it.pos)
 	out.NextShardIterator = ptr(f.encodeIterator(it))
 	return out, nil
 }
 
-// behind is MillisBehindLatest for a reply that returned records[from:to]:
+// readRecords answers GetRecords with rs at a few allocations per call,
+// none per record: the pointers the SDK's types want point into one
+// []string and one []time.Time. Data is the stored copy, shared (see
+// copyReads), so callers must not modify it.
+func readRecords(rs []record) []types.Record {
+	out := make([]types.Record, len(rs))
+	strs := make([]string, 2*len(rs))
+	times := make([]time.Time, len(rs))
+	var arena []byte
+	if copyReads {
+		n := 0
+		for i := range rs {
+			n += len(rs[i].data)
+		}
+		arena = make([]byte, 0, n)
+	}
+	for i := range rs {
+		r := &rs[i]
+		strs[2*i], strs[2*i+1], times[i] = r.key, r.seqStr, r.arrival
+		data := r.data
+		if copyReads {
+			start := len(arena)
+			arena = append(arena, data...)
+			data = arena[start:len(arena):len(arena)]
+		}
+		out[i] = types.Record{
+			Data:                        data,
+			PartitionKey:                &strs[2*i],
+			SequenceNumber:              &strs[2*i+1],
+			ApproximateArrivalTimestamp: &times[i],
+			EncryptionType:              types.EncryptionTypeNone,
+		}
+	}
+	return out
+}
+
+// behind is MillisBehindLatest for a reply that returned records[from:to]
+// (indexes into s.records, not positions):
 // the time from the last returned record (the next unread one if none was
 // returned) to the newest record, 0 when caught up. Arrival timestamps
 // need not be monotonic, so it is clamped at 0.

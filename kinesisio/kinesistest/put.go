@@ -43,9 +43,12 @@ func (f *Fake) PutRecords(ctx context.Context, in *kinesis.PutRecordsInput, _ ..
 		return nil, canceled(op, err)
 	}
 
+	// Routing needs no stream state: hash the keys before taking the lock.
+	hks := hashKeys(in.Records)
+
 	// 1. Validate, count, and register the keys in flight.
 	f.mu.Lock()
-	st, err := f.validatePut(op, in)
+	st, err := f.validatePut(op, in, hks)
 	if err != nil {
 		f.mu.Unlock()
 		return nil, err
@@ -53,12 +56,11 @@ func (f *Fake) PutRecords(ctx context.Context, in *kinesis.PutRecordsInput, _ ..
 	fs := st.faults
 	st.calls++
 	call := st.calls
-	var keys []string
 	if fs.CheckKeys {
-		keys = f.takeOff(st, in.Records)
+		f.takeOff(st, call, in.Records)
+		defer f.land(st, in.Records)
 	}
 	f.mu.Unlock()
-	defer f.land(st, keys)
 
 	fail := func(err error) (*kinesis.PutRecordsOutput, error) {
 		f.mu.Lock()
@@ -91,7 +93,7 @@ func (f *Fake) PutRecords(ctx context.Context, in *kinesis.PutRecordsInput, _ ..
 		f.mu.Unlock()
 		return nil, throttled(op, "Rate exceeded for stream %s under account %s.", st.name, account)
 	}
-	out := f.apply(st, fs, in.Records)
+	out := f.apply(st, fs, in.Records, hks)
 	f.mu.Unlock()
 
 	// 4. Faults after the write: the caller cannot tell it happened.
@@ -136,8 +138,30 @@ func checkPutParams(in *kinesis.PutRecordsInput) error {
 	return nil
 }
 
+// hashKeys routes each entry as Kinesis does: its ExplicitHashKey, else
+// the MD5 of its partition key; ok is false for a bad ExplicitHashKey (or
+// a missing partition key), which checkEntries then rejects.
+func hashKeys(entries []types.PutRecordsRequestEntry) []routed {
+	out := make([]routed, len(entries))
+	for i, e := range entries {
+		switch {
+		case e.ExplicitHashKey != nil:
+			out[i].k, out[i].ok = parseHashKey(*e.ExplicitHashKey)
+		case e.PartitionKey != nil:
+			out[i].k, out[i].ok = md5Key(*e.PartitionKey), true
+		}
+	}
+	return out
+}
+
+// routed is an entry's hash key, computed once per call.
+type routed struct {
+	k  hashKey
+	ok bool
+}
+
 // validatePut applies AWS's whole-request checks and counts the call.
-func (f *Fake) validatePut(op string, in *kinesis.PutRecordsInput) (*stream, error) {
+func (f *Fake) validatePut(op string, in *kinesis.PutRecordsInput, hks []routed) (*stream, error) {
 	n := len(in.Records)
 	if n < 1 || n > maxPutEntries {
 		return nil, validation(op, "1 validation error detected: Value at 'records' failed to satisfy constraint: Member must have length between 1 and %d (got %d)", maxPutEntries, n)
@@ -148,7 +172,7 @@ func (f *Fake) validatePut(op string, in *kinesis.PutRecordsInput) (*stream, err
 	}
 	st.stats.PutCalls++
 	st.stats.PutEntries += n
-	if err := checkEntries(op, in.Records, st.maxRecordBytes()); err != nil {
+	if err := checkEntries(op, in.Records, hks, st.maxRecordBytes()); err != nil {
 		st.stats.PutErrors++
 		return nil, err
 	}
@@ -157,7 +181,7 @@ func (f *Fake) validatePut(op string, in *kinesis.PutRecordsInput) (*stream, err
 
 // checkEntries rejects the whole request for one bad entry, as AWS does.
 // Messages name the entry, never its contents.
-func checkEntries(op string, entries []types.PutRecordsRequestEntry, maxRecord int) error {
+func checkEntries(op string, entries []types.PutRecordsRequestEntry, hks []routed, maxRecord int) error {
 	total := 0
 	for i, e := range entries {
 		if e.PartitionKey == nil {
@@ -166,10 +190,8 @@ func checkEntries(op string, entries []types.PutRecordsRequestEntry, maxRecord i
 		if n := utf8.RuneCountInString(*e.PartitionKey); n < 1 || n > maxPartitionKey {
 			return invalidArg(op, "Records[%d]: partition key has %d characters, must have 1..%d.", i, n, maxPartitionKey)
 		}
-		if e.ExplicitHashKey != nil {
-			if _, ok := parseHashKey(*e.ExplicitHashKey); !ok {
-				return invalidArg(op, "Records[%d]: ExplicitHashKey must be a decimal in 0..2^128-1.", i)
-			}
+		if e.ExplicitHashKey != nil && !hks[i].ok {
+			return invalidArg(op, "Records[%d]: ExplicitHashKey must be a decimal in 0..2^128-1.", i)
 		}
 		size := len(e.Data) + len(*e.PartitionKey)
 		if size > maxRecord {
@@ -183,101 +205,103 @@ func checkEntries(op string, entries []types.PutRecordsRequestEntry, maxRecord i
 	return nil
 }
 
-// apply writes entries in request order and answers each.
-func (f *Fake) apply(st *stream, fs Faults, entries []types.PutRecordsRequestEntry) *kinesis.PutRecordsOutput {
+// apply writes entries in request order and answers each. Per entry it
+// allocates only what the SDK would hand a reader as its own: each written
+// record's data (the one copy of the caller's bytes) and its sequence
+// number. Sharing one allocation among the records of a call would let
+// one record a reader keeps pin all of them, a memory profile no real
+// reader has. The answer's pointers point into one []string per call.
+func (f *Fake) apply(st *stream, fs Faults, entries []types.PutRecordsRequestEntry, hks []routed) *kinesis.PutRecordsOutput {
 	now := f.now().Truncate(timeUnit)
+	n := len(entries)
 	out := &kinesis.PutRecordsOutput{
-		Records:        make([]types.PutRecordsResultEntry, len(entries)),
+		Records:        make([]types.PutRecordsResultEntry, n),
 		EncryptionType: types.EncryptionTypeNone,
 	}
+	// strs[2i] and strs[2i+1] answer entry i: ShardId and SequenceNumber,
+	// or ErrorCode and ErrorMessage.
+	strs := make([]string, 2*n)
 	failed := int32(0)
-	failEntry := func(i int, code, message string) {
-		out.Records[i] = types.PutRecordsResultEntry{ErrorCode: ptr(code), ErrorMessage: ptr(message)}
-		failed++
-	}
+	var seq [seqDigits]byte
 	for i, e := range entries {
-		var k hashKey
-		var ehk string
-		if e.ExplicitHashKey != nil {
-			k, _ = parseHashKey(*e.ExplicitHashKey) // checkEntries vetted it
-			ehk = *e.ExplicitHashKey
-		} else {
-			k = md5Key(*e.PartitionKey)
-		}
-		s := st.openShardFor(k)
-		if chance(st.putRand, fs.PutFailRate) {
-			if st.putRand.IntN(2) == 0 {
-				failEntry(i, codeThroughput, rateExceeded(st, s))
-			} else {
-				failEntry(i, codeInternal, "Internal service failure.")
+		s := st.openShardFor(hks[i].k)
+		code, message := "", ""
+		switch {
+		case chance(st.putRand, fs.PutFailRate):
+			code, message = codeThroughput, s.rateMsg
+			if st.putRand.IntN(2) != 0 {
+				code, message = codeInternal, "Internal service failure."
 			}
-			continue
+		case fs.Limits && !s.limits.admitWrite(now, len(e.Data)+len(*e.PartitionKey)):
+			code, message = codeThroughput, s.rateMsg
 		}
-		if fs.Limits && !s.limits.admitWrite(now, len(e.Data)+len(*e.PartitionKey)) {
-			failEntry(i, codeThroughput, rateExceeded(st, s))
+		if code != "" {
+			strs[2*i], strs[2*i+1] = code, message
+			out.Records[i] = types.PutRecordsResultEntry{ErrorCode: &strs[2*i], ErrorMessage: &strs[2*i+1]}
+			failed++
 			continue
 		}
 		r := record{
 			seq:     st.nextSeq(),
 			key:     *e.PartitionKey,
-			ehk:     ehk,
-			hash:    k,
 			data:    append(make([]byte, 0, len(e.Data)), e.Data...),
 			arrival: now,
 		}
+		r.seqStr = string(appendSeq(seq[:0], r.seq))
+		if e.ExplicitHashKey != nil {
+			r.ehk = *e.ExplicitHashKey
+		}
 		s.records = append(s.records, r)
-		out.Records[i] = types.PutRecordsResultEntry{ShardId: ptr(s.id), SequenceNumber: ptr(formatSeq(r.seq))}
+		strs[2*i], strs[2*i+1] = s.id, r.seqStr
+		out.Records[i] = types.PutRecordsResultEntry{ShardId: &strs[2*i], SequenceNumber: &strs[2*i+1]}
 	}
 	out.FailedRecordCount = &failed
 	st.stats.FailedEntries += int(failed)
-	st.stats.Written += len(entries) - int(failed)
+	st.stats.Written += n - int(failed)
 	return out
 }
 
-func rateExceeded(st *stream, s *shard) string {
-	return fmt.Sprintf("Rate exceeded for shard %s in stream %s under account %s.", s.id, st.name, account)
-}
-
-// takeOff registers the partition keys of a call as in flight and reports
-// any already in flight. It returns the keys for land.
-func (f *Fake) takeOff(st *stream, entries []types.PutRecordsRequestEntry) []string {
-	keys := make([]string, len(entries))
-	first := make(map[string]int, len(entries))
+// takeOff registers the partition keys of call as in flight and reports
+// any already in flight; land ends their flight.
+func (f *Fake) takeOff(st *stream, call int, entries []types.PutRecordsRequestEntry) {
 	for i, e := range entries {
-		// The unit of order is the partition key on its shard: copies of
-		// one record placed on different shards by ExplicitHashKey (as
-		// repartd broadcasts DDL) do not conflict.
-		k := *e.PartitionKey
+		k := flyKey{pk: *e.PartitionKey}
 		if e.ExplicitHashKey != nil {
-			k += "\x00" + *e.ExplicitHashKey
+			k.ehk = *e.ExplicitHashKey
 		}
-		keys[i] = k
+		fl := st.flying[k]
 		// Report the key's hash, not the key: keys may hold row data.
-		if j, dup := first[k]; dup {
+		switch {
+		case fl.n > 0 && fl.call == call:
 			f.report(st, fmt.Errorf("%w: entries %d and %d of one PutRecords call to %s share partition key with hash %s",
-				errKeyInFlight, j, i, st.name, HashKey(*e.PartitionKey)))
-		} else if st.flying[k] > 0 {
+				errKeyInFlight, fl.idx, i, st.name, HashKey(*e.PartitionKey)))
+		case fl.n > 0:
 			f.report(st, fmt.Errorf("%w: entry %d of a PutRecords call to %s has the partition key (hash %s) of an overlapping call",
 				errKeyInFlight, i, st.name, HashKey(*e.PartitionKey)))
 		}
-		if _, dup := first[k]; !dup {
-			first[k] = i
+		if fl.call != call {
+			fl.idx = i
 		}
-		st.flying[k]++
+		fl.n++
+		fl.call = call
+		st.flying[k] = fl
 	}
-	return keys
 }
 
-// land ends the flight of keys registered by takeOff.
-func (f *Fake) land(st *stream, keys []string) {
-	if len(keys) == 0 {
-		return
-	}
+// land ends the flight of the keys takeOff registered for entries.
+func (f *Fake) land(st *stream, entries []types.PutRecordsRequestEntry) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	for _, k := range keys {
-		if st.flying[k]--; st.flying[k] == 0 {
+	for _, e := range entries {
+		k := flyKey{pk: *e.PartitionKey}
+		if e.ExplicitHashKey != nil {
+			k.ehk = *e.ExplicitHashKey
+		}
+		fl := st.flying[k]
+		if fl.n--; fl.n <= 0 {
 			delete(st.flying, k)
+		} else {
+			st.flying[k] = fl
 		}
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"math/big"
 	"math/bits"
+	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -115,14 +117,28 @@ func HashKey(partitionKey string) string { return md5Key(partitionKey).String() 
 // record's sequence number lies between startSeq and endSeq.
 type shard struct {
 	id               string
+	idx              int      // index in stream.shards
 	parent, adjacent string   // lineage, "" when none
 	children         []*shard // set when the shard closes
 	lo, hi           hashKey  // HashKeyRange, inclusive
 	startSeq, endSeq uint64   // endSeq is 0 while open
 	opened, closed   time.Time
-	records          []record
-	limits           limits // token buckets, used when Faults.Limits is set
+	// records are those not yet dropped by Trim or DiscardRecords;
+	// trimmed counts the dropped ones. Positions (iterators) are absolute:
+	// position p is records[p-trimmed].
+	records []record
+	trimmed int
+	// consumed is the furthest position a GetRecords answer reached.
+	consumed int
+	spare    []record // DiscardRecords's second buffer, reused
+	limits   limits   // token buckets, used when Faults.Limits is set
+	// rateMsg is the ErrorMessage of an entry over the shard's limit,
+	// built once: failed entries cost no formatting.
+	rateMsg string
 }
+
+// end is the position after the shard's last record.
+func (s *shard) end() int { return s.trimmed + len(s.records) }
 
 func (s *shard) open() bool { return s.endSeq == 0 }
 
@@ -182,7 +198,9 @@ func (st *stream) addShard(lo, hi hashKey, parent, adjacent string, now time.Tim
 		startSeq: st.nextSeq(),
 		opened:   now,
 	}
+	s.rateMsg = "Rate exceeded for shard " + s.id + " in stream " + st.name + " under account " + account + "."
 	st.shards = append(st.shards, s)
+	st.openSorted = nil
 	return s
 }
 
@@ -191,6 +209,7 @@ func (st *stream) addShard(lo, hi hashKey, parent, adjacent string, now time.Tim
 func (st *stream) close(s *shard, now time.Time) {
 	s.endSeq = st.nextSeq()
 	s.closed = now
+	st.openSorted = nil
 }
 
 // evenRanges splits the hash key space into n ranges as CreateStream does:
@@ -228,14 +247,24 @@ func shardIndex(id string) (int, bool) {
 }
 
 // openShardFor returns the open shard whose range holds k. Open shards
-// always tile the whole key space, so there is exactly one.
+// always tile the whole key space, so there is exactly one: a binary
+// search over the open shards by range start, rebuilt after a reshard.
 func (st *stream) openShardFor(k hashKey) *shard {
-	for _, s := range st.shards {
-		if s.open() && s.contains(k) {
-			return s
+	if st.openSorted == nil {
+		for _, s := range st.shards {
+			if s.open() {
+				st.openSorted = append(st.openSorted, s)
+			}
 		}
+		slices.SortFunc(st.openSorted, func(a, b *shard) int { return a.lo.cmp(b.lo) })
 	}
-	panic("kinesistest: open shards do not cover hash key " + k.String())
+	open := st.openSorted
+	// The last open shard starting at or before k.
+	i := sort.Search(len(open), func(i int) bool { return open[i].lo.cmp(k) > 0 }) - 1
+	if i < 0 || !open[i].contains(k) {
+		panic("kinesistest: open shards do not cover hash key " + k.String())
+	}
+	return open[i]
 }
 
 // SplitShard splits the open shard shardID of stream at newStartingHashKey,
