@@ -56,6 +56,7 @@ type Sizes struct {
 	PeerTune       []BenthosSetting
 	FaultBound     time.Duration
 	FaultRecords   int
+	SoakDuration   time.Duration // workload inproc's soak
 }
 
 // FullSizes are `make bench`'s: every run 10–30 s, 3 repetitions.
@@ -84,6 +85,7 @@ func FullSizes() Sizes {
 		PeerTune:       []BenthosSetting{{1, 0}, {8, 0}, {64, 0}, {1, 500}, {8, 500}, {64, 500}},
 		FaultBound:     90 * time.Second,
 		FaultRecords:   30_000,
+		SoakDuration:   10 * time.Minute,
 	}
 }
 
@@ -113,11 +115,29 @@ func QuickSizes() Sizes {
 		PeerBound:      60 * time.Second,
 		FaultBound:     10 * time.Second,
 		FaultRecords:   2_000,
+		SoakDuration:   20 * time.Second,
 	}
 }
 
 // Workload names for --only.
-var Workloads = []string{"ceiling", "relay", "latency", "hotkeys", "scaling", "micro", "profile"}
+var Workloads = []string{"ceiling", "relay", "latency", "hotkeys", "scaling", "micro", "profile", "inproc"}
+
+// machineOnly are the workloads that need no emulator or endpoint.
+var machineOnly = []string{"micro", "inproc"}
+
+// NeedsTarget reports whether the selected workloads need streams: a run
+// of machine-only workloads (--only inproc) starts no emulator.
+func (c Config) NeedsTarget() bool {
+	if c.Mode != "bench" || len(c.Only) == 0 {
+		return true
+	}
+	for _, o := range c.Only {
+		if !slices.Contains(machineOnly, o) {
+			return true
+		}
+	}
+	return false
+}
 
 // Validate reports every bad field at once.
 func (c Config) Validate() error {

@@ -2,6 +2,7 @@ package harness
 
 import (
 	"bytes"
+	"context"
 	"encoding/xml"
 	"math"
 	"strings"
@@ -141,6 +142,67 @@ PASS
 	}
 }
 
+func TestParseBench_CPUPerMillion(t *testing.T) {
+	out := "BenchmarkRelay/uniform/latency20ms-2   1   1040000000 ns/op   0.00 MB/s   201000 records/s   6.50 cpu-s/1M   300000000 B/op   900000 allocs/op\n"
+	got := ParseBench(out)
+	if len(got) != 1 || got[0].Name != "BenchmarkRelay/uniform/latency20ms" || got[0].CPUSecPer1M.Median != 6.5 || got[0].RecordsPerS.Median != 201000 {
+		t.Fatalf("ParseBench = %+v", got)
+	}
+	ip := InProcResult{Benchmarks: got}
+	if ip.Benchmark("uniform/latency20ms") == nil || ip.Benchmark("uniform/latency20ms_fail30") != nil {
+		t.Error("Benchmark looks cases up by their name under BenchmarkRelay/")
+	}
+}
+
+func TestSlope_LeastSquares(t *testing.T) {
+	if got := Slope([]float64{0, 1, 2, 3}, []float64{1, 3, 5, 7}); math.Abs(got-2) > 1e-12 {
+		t.Errorf("Slope = %v, want 2", got)
+	}
+	if !math.IsNaN(Slope([]float64{1}, []float64{1})) || !math.IsNaN(Slope([]float64{2, 2}, []float64{1, 3})) {
+		t.Error("one point, or one distinct x: want NaN")
+	}
+}
+
+func TestConfig_NeedsTarget(t *testing.T) {
+	for _, tc := range []struct {
+		only []string
+		want bool
+	}{{nil, true}, {[]string{"inproc"}, false}, {[]string{"micro", "inproc"}, false}, {[]string{"inproc", "relay"}, true}} {
+		if got := (Config{Mode: "bench", Only: tc.only}).NeedsTarget(); got != tc.want {
+			t.Errorf("only %v: NeedsTarget = %v, want %v", tc.only, got, tc.want)
+		}
+	}
+}
+
+// TestRunSoak_ShortRunChecksOrderAndSamples runs a tiny soak: the relay,
+// the fake, the generator and the checker together, in process.
+func TestRunSoak_ShortRunChecksOrderAndSamples(t *testing.T) {
+	cfg := DefaultSoakConfig()
+	cfg.Duration, cfg.Sample, cfg.Maintain = 2*time.Second, 500*time.Millisecond, 200*time.Millisecond
+	cfg.Rows, cfg.Templates, cfg.MaxBacklog, cfg.FailRate = 2_000, 2_000, 20_000, 0.3
+	res, err := RunSoak(context.Background(), cfg, t.Logf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Delivered == 0 || res.OrderViolations != 0 || res.Missing != 0 || res.KeyConflicts != 0 || res.Duplicates != 0 {
+		t.Fatalf("soak: %d delivered, %d violations, %d missing, %d key conflicts, %d duplicates", res.Delivered, res.OrderViolations, res.Missing, res.KeyConflicts, res.Duplicates)
+	}
+	if len(res.Samples) < 3 || !(res.RSSFirstMiB > 0) || res.Trimmed == 0 {
+		t.Fatalf("soak: %d samples, first RSS %v MiB, %d trimmed", len(res.Samples), res.RSSFirstMiB, res.Trimmed)
+	}
+}
+
+func TestPutStamp_RightAlignedSpacePadded(t *testing.T) {
+	b := []byte("xxxxxxx")
+	putStamp(b, 4021)
+	if string(b) != "   4021" {
+		t.Errorf("putStamp = %q", b)
+	}
+	if n, ok := TransactionID([]byte(`{"transaction-id":` + string(b) + `,"x":1}`)); !ok || n != 4021 {
+		t.Errorf("TransactionID = %d, %v", n, ok)
+	}
+}
+
 func TestParsePprofTop(t *testing.T) {
 	out := `File: harness
 Type: cpu
@@ -277,7 +339,15 @@ func sampleResults() []*Results {
 			{Name: "BenchmarkRouteEncodingJSON", RecordsPerS: s(25000), AllocsPerOp: s(63)},
 		}},
 		Profile: &ProfileResult{Command: "in-process", Records: 1000, Flat: []ProfileEntry{{Name: "runtime.memmove", Seconds: 1, Percent: 10}}, Groups: []ProfileEntry{{Name: "runtime", Seconds: 1, Percent: 10}}},
-		Errors:  []string{"scaling: something broke"},
+		InProc: &InProcResult{Command: "go test -bench Relay/uniform", SoakCommand: "go run ./bench/cmd/soak", SoakPeakRSSMiB: 500,
+			Benchmarks: []MicroBenchmark{
+				{Name: "BenchmarkRelay/uniform/latency20ms", RecordsPerS: s(250000, 240000, 260000), CPUSecPer1M: s(7.5)},
+				{Name: "BenchmarkRelay/uniform/latency20ms_fail30", RecordsPerS: s(150000), CPUSecPer1M: s(9)},
+			},
+			Soak: &SoakResult{Command: "go run ./bench/cmd/soak --duration 10m0s", DurationS: 600, RecordsPerS: 180000, Delivered: 108_000_000,
+				RSSFirstMiB: 400, RSSLastMiB: 410, RSSMaxMiB: 430, RSSSlopeMiBPerMin: 0.25, HeapSlopeMiBPerMin: -0.1,
+				Samples: []SoakSample{{T: 5, RSSMiB: 400, HeapMiB: 300, HeapLiveMiB: 200}, {T: 10, RSSMiB: 405, HeapMiB: 310, HeapLiveMiB: 210}, {T: 600, RSSMiB: 410, HeapMiB: 305, HeapLiveMiB: 205}}}},
+		Errors: []string{"scaling: something broke"},
 	}
 	peers := &Results{
 		Meta: meta("peers", "make bench-peers"),
@@ -305,6 +375,11 @@ func TestRender_FullReport(t *testing.T) {
 		"| 5. replay, pacing off, Zipf 1.2 ÷ uniform | ≥ 80% | 50.0% | **no** |",
 		"| 5. strict (pacing off), zipf-1.2: hottest key's pipe busy = achieved ÷ RTT cap | ≥ 90% | 97.0% (95.0%–98.0%) (cap 3100 records/s, 3000 achieved) | yes |",
 		"skipped: above 90% of the ceiling",
+		"| 2. whole process on an in-process fake Kinesis (20 ms per PutRecords; BenchmarkRelay/uniform/latency20ms) | ≥ 200,000 records/s | 250k (240k–260k) records/s, 7.5 CPU-s per 1M records | yes |",
+		"| 2. whole process on an in-process fake Kinesis (20 ms, 30% of entries failed, order verified; BenchmarkRelay/uniform/latency20ms_fail30) | ≥ 200,000 records/s | 150k records/s, 9 CPU-s per 1M records | **no** |",
+		"| 2. RSS flat over a 10m0s run (soak, 180k records/s, 20 ms per PutRecords) | flat: |slope| ≤ 1 MiB/min over the second half, over 10 minutes | RSS 400 → 410 MiB (max 430), slope +0.25 MiB/min; 0 order violations | yes |",
+		"## Target 2: the whole relay on an in-process fake Kinesis",
+		"| `uniform/latency20ms_fail30` | 150k | 9 |",
 		"![records per second by tool](results/bench-throughput.svg)",
 		"12k (11k–13k)",
 		"## Benthos side by side",
@@ -318,7 +393,7 @@ func TestRender_FullReport(t *testing.T) {
 		}
 	}
 	for _, name := range []string{"bench-throughput.svg", "bench-cpu.svg", "bench-latency.svg", "bench-dest-shards.svg", "bench-hotkeys.svg",
-		"bench-scaling-throughput.svg", "bench-scaling-cpu.svg", "bench-micro.svg", "bench-ceiling-tuning.svg", "peers-throughput.svg", "peers-cpu.svg"} {
+		"bench-scaling-throughput.svg", "bench-scaling-cpu.svg", "bench-micro.svg", "bench-ceiling-tuning.svg", "bench-inproc-memory.svg", "peers-throughput.svg", "peers-cpu.svg"} {
 		svg, ok := rep.Charts[name]
 		if !ok {
 			t.Errorf("chart %s missing", name)

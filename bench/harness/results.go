@@ -21,6 +21,7 @@ type Results struct {
 	Micro   *MicroResult       `json:"micro,omitempty"`
 	Profile *ProfileResult     `json:"profile,omitempty"`
 	Peers   *PeersResult       `json:"peers,omitempty"`
+	InProc  *InProcResult      `json:"inproc,omitempty"`
 	Errors  []string           `json:"errors,omitempty"`
 	Timings map[string]float64 `json:"timings_s,omitempty"` // wall seconds per workload
 	// Reruns are later runs of some workloads (--only) merged into this
@@ -78,6 +79,8 @@ func (r *Results) Merge(part *Results, sections []string) {
 			r.Profile = part.Profile
 		case "peers":
 			r.Peers = part.Peers
+		case "inproc":
+			r.InProc = part.InProc
 		}
 		if t, ok := part.Timings[s]; ok {
 			if r.Timings == nil {
@@ -270,6 +273,7 @@ type MicroBenchmark struct {
 	MBPerS      Summary `json:"mb_per_s"`
 	BytesPerOp  Summary `json:"bytes_per_op"`
 	AllocsPerOp Summary `json:"allocs_per_op"`
+	CPUSecPer1M Summary `json:"cpu_s_per_1m"` // a "cpu-s/1M" metric, if reported
 }
 
 // ProfileResult is a CPU profile of the relay run in-process on workload (b).

@@ -41,63 +41,17 @@ func Run(ctx context.Context, cfg Config, logf func(string, ...any)) error {
 
 	setAWSEnv(cfg.Endpoint)
 	e := &Env{Cfg: cfg, Logf: logf}
-	bin := filepath.Join(cfg.Work, "bin")
-	ldflags := fmt.Sprintf("-X main.commit=%s", commit)
-	e.Repartd, e.FaultProxy = cfg.RepartdBin, cfg.FaultProxyBin
-	for _, b := range []struct {
-		out, pkg string
-		dst      *string
-	}{{"repartd", "./cmd/repartd", &e.Repartd}, {"kinesis-faultproxy", "./cmd/kinesis-faultproxy", &e.FaultProxy}} {
-		if *b.dst != "" {
-			continue
-		}
-		logf("building %s from the work tree", b.pkg)
-		cmd := exec.CommandContext(ctx, "go", "build", "-ldflags", ldflags, "-o", filepath.Join(bin, b.out), b.pkg)
-		cmd.Dir = cfg.Repo
-		if out, err := cmd.CombinedOutput(); err != nil {
-			return fmt.Errorf("go build %s: %w: %s", b.pkg, err, out)
-		}
-		*b.dst = filepath.Join(bin, b.out)
-	}
-
-	// 1. the target: local emulators, or an existing endpoint
-	e.Emu = &Emulators{Script: filepath.Join(cfg.Repo, "scripts", "emulators.sh"), Dir: filepath.Join(cfg.Work, "emulators"), Log: logf}
-	if cfg.Endpoint == "" {
-		if err := e.Emu.Install(ctx); err != nil {
-			return err
-		}
-		t, err := NewLocalTarget(ctx, e.Emu)
+	if cfg.NeedsTarget() {
+		stop, err := e.startTarget(ctx, res, commit)
 		if err != nil {
-			e.Emu.StopAll()
 			return err
 		}
-		e.Target = t
-		res.Meta.Target, res.Meta.TargetLabel = "kinesalite", t.Label()
+		// Stop order: 2. delete streams on an endpoint; 3. stop emulators.
+		defer stop()
 	} else {
-		u := cfg.Endpoint
-		if u == "aws" {
-			u = ""
-		}
-		e.Target = &EndpointTarget{URL: u, Name: cfg.Label}
-		res.Meta.Target, res.Meta.TargetLabel = cfg.Endpoint, cfg.Label
+		res.Meta.Target, res.Meta.TargetLabel = "none", "in-process fake Kinesis"
 	}
-	// Stop order: 2. delete streams on an endpoint; 3. stop emulators.
-	defer func() {
-		cctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		defer cancel()
-		if !e.Target.Local() {
-			e.DeleteAll(cctx)
-		}
-		e.Target.Close()
-		e.Emu.StopAll()
-	}()
-	var err error
-	if e.Src, err = Client(ctx, e.Target.SourceURL(), 64); err != nil {
-		return err
-	}
-	if e.Dst, err = Client(ctx, e.Target.DestURL(), 64); err != nil {
-		return err
-	}
+	remote := func() bool { return e.Target != nil && !e.Target.Local() }
 
 	step := func(name string, f func() error) {
 		if ctx.Err() != nil || !cfg.Runs(name) {
@@ -111,15 +65,16 @@ func Run(ctx context.Context, cfg Config, logf func(string, ...any)) error {
 		}
 		res.Timings[name] = time.Since(s).Seconds()
 		logf("== %s done in %s", name, time.Since(s).Round(time.Second))
-		if !e.Target.Local() {
+		if remote() {
 			e.DeleteAll(context.WithoutCancel(ctx))
 		}
 	}
 	ceiling := 0.0
 	switch cfg.Mode {
 	case "bench":
-		if e.Target.Local() { // machine-only figures: `make bench` has them
+		if !remote() { // machine-only figures: `make bench` has them
 			step("micro", func() (err error) { res.Micro, err = e.RunMicro(ctx); return })
+			step("inproc", func() (err error) { res.InProc, err = e.RunInProc(ctx); return })
 		}
 		var batches [][]types.PutRecordsRequestEntry
 		step("ceiling", func() (err error) {
@@ -141,7 +96,7 @@ func Run(ctx context.Context, cfg Config, logf func(string, ...any)) error {
 		step("latency", func() (err error) { res.Latency, err = e.RunLatency(ctx, ceiling); return })
 		step("hotkeys", func() (err error) { res.HotKeys, err = e.RunHotKeys(ctx, ceiling); return })
 		step("scaling", func() (err error) { res.Scaling, err = e.RunScaling(ctx, ceiling); return })
-		if (cfg.Sizes.Profile || slices.Contains(cfg.Only, "profile")) && e.Target.Local() {
+		if (cfg.Sizes.Profile || slices.Contains(cfg.Only, "profile")) && e.Target != nil && e.Target.Local() {
 			step("profile", func() (err error) { res.Profile, err = e.RunProfile(ctx, ceiling); return })
 		}
 	case "peers":
@@ -172,6 +127,71 @@ func Run(ctx context.Context, cfg Config, logf func(string, ...any)) error {
 		return fmt.Errorf("%d workload(s) failed: %s", len(res.Errors), strings.Join(res.Errors, "; "))
 	}
 	return nil
+}
+
+// startTarget builds the binaries and starts the target (local emulators,
+// or an existing endpoint) and its clients; stop deletes the streams made
+// on an endpoint and stops the emulators.
+func (e *Env) startTarget(ctx context.Context, res *Results, commit string) (func(), error) {
+	bin := filepath.Join(e.Cfg.Work, "bin")
+	ldflags := fmt.Sprintf("-X main.commit=%s", commit)
+	e.Repartd, e.FaultProxy = e.Cfg.RepartdBin, e.Cfg.FaultProxyBin
+	for _, b := range []struct {
+		out, pkg string
+		dst      *string
+	}{{"repartd", "./cmd/repartd", &e.Repartd}, {"kinesis-faultproxy", "./cmd/kinesis-faultproxy", &e.FaultProxy}} {
+		if *b.dst != "" {
+			continue
+		}
+		e.Logf("building %s from the work tree", b.pkg)
+		cmd := exec.CommandContext(ctx, "go", "build", "-ldflags", ldflags, "-o", filepath.Join(bin, b.out), b.pkg)
+		cmd.Dir = e.Cfg.Repo
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return nil, fmt.Errorf("go build %s: %w: %s", b.pkg, err, out)
+		}
+		*b.dst = filepath.Join(bin, b.out)
+	}
+
+	// 1. the target: local emulators, or an existing endpoint
+	e.Emu = &Emulators{Script: filepath.Join(e.Cfg.Repo, "scripts", "emulators.sh"), Dir: filepath.Join(e.Cfg.Work, "emulators"), Log: e.Logf}
+	if e.Cfg.Endpoint == "" {
+		if err := e.Emu.Install(ctx); err != nil {
+			return nil, err
+		}
+		t, err := NewLocalTarget(ctx, e.Emu)
+		if err != nil {
+			e.Emu.StopAll()
+			return nil, err
+		}
+		e.Target = t
+		res.Meta.Target, res.Meta.TargetLabel = "kinesalite", t.Label()
+	} else {
+		u := e.Cfg.Endpoint
+		if u == "aws" {
+			u = ""
+		}
+		e.Target = &EndpointTarget{URL: u, Name: e.Cfg.Label}
+		res.Meta.Target, res.Meta.TargetLabel = e.Cfg.Endpoint, e.Cfg.Label
+	}
+	stop := func() {
+		cctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		if !e.Target.Local() {
+			e.DeleteAll(cctx)
+		}
+		e.Target.Close()
+		e.Emu.StopAll()
+	}
+	var err error
+	if e.Src, err = Client(ctx, e.Target.SourceURL(), 64); err != nil {
+		stop()
+		return nil, err
+	}
+	if e.Dst, err = Client(ctx, e.Target.DestURL(), 64); err != nil {
+		stop()
+		return nil, err
+	}
+	return stop, nil
 }
 
 // WriteReport regenerates the report and charts from every results file

@@ -508,7 +508,7 @@ func (e *Env) RunMicro(ctx context.Context) (*MicroResult, error) {
 // ParseBench reads `go test -bench` output and summarizes each
 // benchmark's metrics over its counts (the -N GOMAXPROCS suffix dropped).
 func ParseBench(out string) []MicroBenchmark {
-	type acc struct{ ns, rps, mbs, bop, aop []float64 }
+	type acc struct{ ns, rps, mbs, bop, aop, cpu []float64 }
 	var order []string
 	accs := map[string]*acc{}
 	for line := range strings.SplitSeq(out, "\n") {
@@ -544,6 +544,8 @@ func ParseBench(out string) []MicroBenchmark {
 				a.bop = append(a.bop, v)
 			case "allocs/op":
 				a.aop = append(a.aop, v)
+			case "cpu-s/1M":
+				a.cpu = append(a.cpu, v)
 			}
 		}
 	}
@@ -551,7 +553,7 @@ func ParseBench(out string) []MicroBenchmark {
 	for _, n := range order {
 		a := accs[n]
 		res = append(res, MicroBenchmark{Name: n, NsPerOp: Summarize(a.ns), RecordsPerS: Summarize(a.rps), MBPerS: Summarize(a.mbs),
-			BytesPerOp: Summarize(a.bop), AllocsPerOp: Summarize(a.aop)})
+			BytesPerOp: Summarize(a.bop), AllocsPerOp: Summarize(a.aop), CPUSecPer1M: Summarize(a.cpu)})
 	}
 	return res
 }
