@@ -26,6 +26,7 @@ lint:
 # tests that start real kinesalite processes on 127.0.0.1.
 test: emulators lint
 	$(GO) test -race -count=1 -timeout 15m ./...
+	cd bench/jsoncmp && $(GO) vet ./... && $(GO) test -race -count=1 ./...
 
 # Unit tests only (no emulator): quick inner loop.
 unit:
@@ -35,11 +36,16 @@ unit:
 demo: build emulators
 	scripts/demo.sh
 
-# Fuzz the DMS parser and key extractor (new crashers land in testdata/fuzz).
+# Fuzz the DMS parser, the key extractor and the Kinesis codec (new crashers
+# land in testdata/fuzz).
 FUZZTIME ?= 60s
 fuzz:
 	$(GO) test -run='^$$' -fuzz=FuzzRoute -fuzztime=$(FUZZTIME) ./repartition/
 	$(GO) test -run='^$$' -fuzz=FuzzScannerSkip -fuzztime=$(FUZZTIME) ./repartition/
+	$(GO) test -run='^$$' -fuzz=FuzzStopAt -fuzztime=$(FUZZTIME) ./repartition/
+	$(GO) test -run='^$$' -fuzz='^FuzzCodec_GetRecords$$' -fuzztime=$(FUZZTIME) ./kinesisio/
+	$(GO) test -run='^$$' -fuzz='^FuzzCodec_PutRecordsOutput$$' -fuzztime=$(FUZZTIME) ./kinesisio/
+	$(GO) test -run='^$$' -fuzz='^FuzzCodec_PutRecordsBody$$' -fuzztime=$(FUZZTIME) ./kinesisio/
 
 # End-to-end benchmarks (bench/README.md): start what they need on 127.0.0.1,
 # run each workload 3 times, write bench/results/*.json and bench/RESULTS.md.
