@@ -357,7 +357,7 @@ func (w *mdWriter) inProc(r *Results) {
 		return
 	}
 	w.p("**Soak** (`%s`): the same relay, fed at full speed by a generator (backlog bounded), for %s, then drained. The fake trims the source "+
-		"behind the relay's checkpoint and the destination is checked (per row, transaction-ids must arrive increasing) and discarded every second, "+
+		"behind the relay's checkpoint and the destination is checked (per row, transaction-ids must arrive increasing) and discarded every 250 ms, "+
 		"so the fake's own storage stays bounded and what grows is the relay's. RSS is `/proc/self/status` VmRSS, heap is `runtime/metrics` "+
 		"heap objects, every %s.", so.Command, fmtDuration(so.DurationS), fmtDuration(sampleStep(so)))
 	w.p("")

@@ -36,9 +36,13 @@ type SoakConfig struct {
 	// keys it with PartitionIncludeSchemaTable.
 	SourceShards, DestShards int
 	Tables, Rows             int
-	// Templates distinct rows images are generated once and stamped with
-	// a fresh transaction-id each time they are sent, so feeding costs a
-	// copy, not a DMS encoder, per record.
+	// Templates row images, each of a different row, are generated once
+	// and sent in turn, each time stamped with a fresh transaction-id, so
+	// feeding costs a copy, not a DMS encoder, per record. Distinct rows
+	// keep the load uniform: a row sent twice per turn changes twice as
+	// often, and in strict order a row cannot go faster than one record
+	// per PutRecords round trip (its shard's checkpoint then falls behind
+	// for good).
 	Templates int
 	// MaxBacklog bounds records written to the source and not yet read by
 	// the relay: the generator waits above it.
@@ -58,8 +62,8 @@ type SoakConfig struct {
 func DefaultSoakConfig() SoakConfig {
 	return SoakConfig{
 		Duration: 10 * time.Minute, Sample: 5 * time.Second, PutLatency: 20 * time.Millisecond,
-		SourceShards: 8, DestShards: 16, Tables: 8, Rows: 100_000, Templates: 20_000,
-		MaxBacklog: 200_000, Seed: 1, Maintain: time.Second,
+		SourceShards: 8, DestShards: 16, Tables: 8, Rows: 100_000, Templates: 50_000,
+		MaxBacklog: 200_000, Seed: 1, Maintain: 250 * time.Millisecond,
 	}
 }
 
@@ -81,8 +85,8 @@ func (c SoakConfig) Validate() error {
 	if c.SourceShards < 1 || c.DestShards < 1 {
 		errs = append(errs, fmt.Errorf("shards %d → %d: need at least 1 each", c.SourceShards, c.DestShards))
 	}
-	if c.Tables < 1 || c.Rows < c.Tables || c.Templates < 1 {
-		errs = append(errs, fmt.Errorf("tables %d, rows %d, templates %d: need rows ≥ tables ≥ 1 and templates ≥ 1", c.Tables, c.Rows, c.Templates))
+	if c.Tables < 1 || c.Rows < c.Tables || c.Templates < 1 || c.Templates > c.Rows {
+		errs = append(errs, fmt.Errorf("tables %d, rows %d, templates %d: need rows ≥ tables ≥ 1 and rows ≥ templates ≥ 1", c.Tables, c.Rows, c.Templates))
 	}
 	if c.MaxBacklog < 500 {
 		errs = append(errs, fmt.Errorf("max backlog %d: must be ≥ 500 (one batch)", c.MaxBacklog))
@@ -461,7 +465,8 @@ func TransactionID(data []byte) (int64, bool) {
 }
 
 // soakTemplates generates the create-table records and cfg.Templates row
-// images, each with its transaction-id blanked to stampWidth spaces.
+// images of distinct rows, each with its transaction-id blanked to
+// stampWidth spaces.
 func soakTemplates(cfg SoakConfig) ([]types.PutRecordsRequestEntry, []rowTemplate, error) {
 	lc := loadgen.DefaultConfig()
 	lc.Tables, lc.Rows, lc.HotShare, lc.Seed = cfg.Tables, cfg.Rows, 0, cfg.Seed
@@ -472,6 +477,11 @@ func soakTemplates(cfg SoakConfig) ([]types.PutRecordsRequestEntry, []rowTemplat
 	tables := map[string]*string{}
 	var controls []types.PutRecordsRequestEntry
 	var temps []rowTemplate
+	type rowID struct {
+		table string
+		id    int
+	}
+	rows := map[rowID]bool{}
 	const field = `"transaction-id":`
 	for len(temps) < cfg.Templates {
 		r := g.Next()
@@ -482,6 +492,11 @@ func soakTemplates(cfg SoakConfig) ([]types.PutRecordsRequestEntry, []rowTemplat
 			controls = append(controls, types.PutRecordsRequestEntry{Data: bytes.Clone(r.Data), PartitionKey: tables[r.Table]})
 			continue
 		}
+		row := rowID{r.Table, r.ID}
+		if rows[row] {
+			continue
+		}
+		rows[row] = true
 		i := bytes.Index(r.Data, []byte(field))
 		if i < 0 {
 			return nil, nil, errors.New("soak: loadgen record without a transaction-id")
