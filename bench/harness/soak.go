@@ -12,7 +12,6 @@ import (
 	"runtime/metrics"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -47,7 +46,7 @@ type SoakConfig struct {
 	Templates int
 	// MaxBacklog bounds records written to the source and not yet read by
 	// the relay: the generator waits above it.
-	MaxBacklog int64
+	MaxBacklog int64 // records the relay has not read yet
 	Seed       uint64
 	// Maintain is how often the source is trimmed behind the relay's
 	// checkpoint and the destination is checked and discarded.
@@ -223,7 +222,6 @@ func RunSoak(ctx context.Context, cfg SoakConfig, logf func(string, ...any)) (*S
 	chk := newOrderChecker()
 	cpu0, t0 := selfCPU(), time.Now()
 	var generated int64
-	var genMu sync.Mutex // guards generated for the sampler
 
 	g, gctx := errgroup.WithContext(ctx)
 	feedCtx, stopFeeding := context.WithTimeout(gctx, cfg.Duration)
@@ -242,10 +240,9 @@ func RunSoak(ctx context.Context, cfg SoakConfig, logf func(string, ...any)) (*S
 		next := 0
 		stamp := int64(1_000_000)
 		for feedCtx.Err() == nil {
-			genMu.Lock()
-			backlog := generated - relay.Stats().RecordsIn
-			genMu.Unlock()
-			if backlog > cfg.MaxBacklog {
+			// The fake's count, not the relay's Stats: those are published
+			// once a second, and would pace the feed at MaxBacklog per second.
+			if int64(fake.Unread(soakSrc)) > cfg.MaxBacklog {
 				select {
 				case <-feedCtx.Done():
 				case <-time.After(5 * time.Millisecond):
@@ -276,9 +273,7 @@ func RunSoak(ctx context.Context, cfg SoakConfig, logf func(string, ...any)) (*S
 				}
 				return fmt.Errorf("feed the source: %w", err)
 			}
-			genMu.Lock()
-			generated += int64(len(entries))
-			genMu.Unlock()
+			generated += int64(len(entries)) // read after g.Wait
 		}
 		return nil
 	})
@@ -335,9 +330,7 @@ func RunSoak(ctx context.Context, cfg SoakConfig, logf func(string, ...any)) (*S
 				return nil
 			case now := <-tick.C:
 				n := int64(fake.StreamStats(soakDst).Written)
-				genMu.Lock()
-				backlog := generated - relay.Stats().RecordsIn
-				genMu.Unlock()
+				backlog := int64(fake.Unread(soakSrc))
 				rss := SelfRSSMiB()
 				heap, live := heapMiB()
 				s := SoakSample{T: now.Sub(t0).Seconds(), Delivered: n, RecordsPerS: float64(n-lastN) / now.Sub(lastT).Seconds(),

@@ -124,3 +124,19 @@ func (f *Fake) TrimConsumed(stream string) (int, error) {
 	}
 	return n, nil
 }
+
+// Unread returns how many records of stream no GetRecords answer has
+// reached yet: a generator feeding a reader bounds its lead with it.
+func (f *Fake) Unread(stream string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	st := f.streams[stream]
+	if st == nil {
+		return 0
+	}
+	n := 0
+	for _, s := range st.shards {
+		n += s.end() - max(s.consumed, s.trimmed)
+	}
+	return n
+}

@@ -48,6 +48,13 @@ func TestTrim_DropsThroughSeqAndReadsGoOn(t *testing.T) {
 	if got := len(f.Records("s")); got != 3 {
 		t.Errorf("Records after trim: %d, want 3", got)
 	}
+	if got := f.Unread("s"); got != 0 {
+		t.Errorf("Unread after every record was read: %d", got)
+	}
+	put(t, f, "s", entries("f", "g"))
+	if got := f.Unread("s"); got != 2 {
+		t.Errorf("Unread after two writes: %d, want 2", got)
+	}
 	if _, err := f.Trim("s", shard, "x"); err == nil {
 		t.Error("Trim accepted a bad sequence number")
 	}
