@@ -6,7 +6,8 @@ import (
 )
 
 // budget bounds what readers may hold in memory: records read and not yet
-// acknowledged. A reader reserves record slots before each GetRecords (so
+// covered by their shard's watermark (so not yet checkpointable), and bytes
+// read and not yet acknowledged. A reader reserves record slots before each GetRecords (so
 // the record count is exact) and waits while bytes are over the bound (so
 // bytes exceed it by at most one reply per reader).
 type budget struct {
@@ -52,7 +53,8 @@ func (b *budget) settle(granted, used, bytes int64) {
 	b.mu.Unlock()
 }
 
-// release frees acknowledged (or dropped) records.
+// release frees record slots the watermark passed (or dropped records) and
+// the bytes of acknowledged ones.
 func (b *budget) release(records, bytes int64) {
 	b.mu.Lock()
 	b.records -= records

@@ -57,8 +57,11 @@ type Config struct {
 	// included) or LATEST.
 	StartPosition types.ShardIteratorType
 
-	// Memory bound: records (and their bytes) read and not yet
-	// acknowledged. Readers stop reading while it is reached.
+	// Memory bound: records read and not yet checkpointable (every record
+	// of the shard up to them acknowledged), and bytes read and not yet
+	// acknowledged. Readers stop reading while either is reached, so a row
+	// that falls behind in strict order holds reading back instead of
+	// letting the checkpoint lag without limit.
 	MaxBufferedRecords int
 	MaxBufferedBytes   int64
 

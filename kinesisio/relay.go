@@ -887,7 +887,13 @@ func (l *loop) onPut(b *putBatch) error {
 		}
 		return nil
 	}
-	var records, bytes int64
+	// A record's bytes are freed when it is acknowledged, its slot in the
+	// read budget when the watermark passes it: a record acknowledged
+	// behind an older one still waiting (a hot row in strict order) keeps
+	// its slot, so records read but not yet checkpointable, and the
+	// watermark's memory for them, stay within MaxBufferedRecords however
+	// far one row falls behind. Reading then waits for that row.
+	var records, bytes, committed int64
 	for i, e := range b.entries {
 		s := l.shards[e.Shard]
 		if code := b.codes[i]; code != "" {
@@ -912,7 +918,10 @@ func (l *loop) onPut(b *putBatch) error {
 			l.totals.Resends++
 		case o.Done:
 			sh := l.shards[o.Shard]
+			_, before := sh.wm.Committed()
 			sh.wm.Ack(o.Ord)
+			_, after := sh.wm.Committed()
+			committed += int64(after - before)
 			sh.out++
 			sh.totalOut++
 			sh.bytesOut += size
@@ -929,7 +938,7 @@ func (l *loop) onPut(b *putBatch) error {
 		l.totals.LastOut = time.Now()
 		l.lastPutOK = l.totals.LastOut
 	}
-	l.budget.release(records, bytes)
+	l.budget.release(committed, bytes)
 	return nil
 }
 

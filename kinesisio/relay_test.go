@@ -808,3 +808,46 @@ func TestRelay_TimedOutCallsShrinkTheBatch(t *testing.T) {
 		t.Fatalf("%d duplicates: abandoned calls wrote nothing", dups)
 	}
 }
+
+// In strict order a row that changes faster than one record per round
+// trip falls behind, and the checkpoint cannot pass its oldest record.
+// Reading must wait for it: records read but not yet checkpointable (the
+// watermark's memory, and what a restart replays) stay within
+// MaxBufferedRecords, however many later records of other rows are
+// acknowledged meanwhile.
+func TestRelay_HotRowHoldsReadingBackWithinTheBound(t *testing.T) {
+	f := newFixture(t, 4, 12)
+	lc := loadgen.DefaultConfig()
+	lc.HotShare = 0.2
+	f.load(6000, lc)
+	must(t, f.fake.SetFaults(dstStream, kinesistest.Faults{PutLatency: 5 * time.Millisecond}))
+	cfg := f.config()
+	cfg.MaxBufferedRecords = 500
+	r := f.relay(cfg, &kinesisio.MemStore{})
+	done := make(chan error, 1)
+	go func() { done <- r.Run(context.Background()) }()
+	most := 0
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for running := true; running; {
+		select {
+		case err := <-done:
+			must(t, err)
+			running = false
+		case <-tick.C:
+			for _, s := range r.Snapshot().Shards {
+				most = max(most, s.PendingRecords)
+			}
+		}
+	}
+	t.Logf("at most %d records read and not checkpointable", most)
+	if most > cfg.MaxBufferedRecords {
+		t.Fatalf("%d records read past the checkpoint; bound is %d", most, cfg.MaxBufferedRecords)
+	}
+	if most == 0 {
+		t.Fatal("never saw a pending record: the test measured nothing")
+	}
+	if dups := f.history(); dups != 0 {
+		t.Fatalf("%d duplicates", dups)
+	}
+}

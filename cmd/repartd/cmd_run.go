@@ -61,7 +61,7 @@ func runFlags(stderr io.Writer) (*flag.FlagSet, *runOptions) {
 	fs.StringVar(&cfg.Ordering, "ordering", cfg.Ordering, "strict (a key never has two records unacknowledged) or replay (a key's records share calls; after a failure they are re-sent in order: last occurrences ordered, duplicates instead of stalls)")
 	fs.IntVar(&cfg.ShardRecordsPerSec, "shard-records-per-s", cfg.ShardRecordsPerSec, "pace each destination shard to this many records/s (Kinesis: 1000; 0: no pacing)")
 	fs.IntVar(&cfg.ShardBytesPerSec, "shard-bytes-per-s", cfg.ShardBytesPerSec, "pace each destination shard to this many bytes/s (Kinesis: 1 MiB; 0: no pacing)")
-	fs.IntVar(&cfg.MaxBufferedRecords, "max-buffered-records", cfg.MaxBufferedRecords, "memory bound: records read and not yet acknowledged")
+	fs.IntVar(&cfg.MaxBufferedRecords, "max-buffered-records", cfg.MaxBufferedRecords, "memory bound: records read and not yet checkpointable (a row falling behind holds reading back)")
 	fs.Int64Var(&cfg.MaxBufferedBytes, "max-buffered-bytes", cfg.MaxBufferedBytes, "memory bound: bytes of records read and not yet acknowledged")
 	fs.IntVar(&cfg.BatchRecords, "batch-records", cfg.BatchRecords, "records per PutRecords call, 1..500")
 	fs.IntVar(&cfg.MaxInFlight, "max-in-flight", cfg.MaxInFlight, "concurrent PutRecords calls")
