@@ -57,13 +57,17 @@ type Config struct {
 	// included) or LATEST.
 	StartPosition types.ShardIteratorType
 
-	// Memory bound: records read and not yet checkpointable (every record
-	// of the shard up to them acknowledged), and bytes read and not yet
-	// acknowledged. Readers stop reading while either is reached, so a row
-	// that falls behind in strict order holds reading back instead of
-	// letting the checkpoint lag without limit.
+	// Memory bound: records (and their bytes) read and not yet
+	// acknowledged. Readers stop reading while it is reached.
 	MaxBufferedRecords int
 	MaxBufferedBytes   int64
+	// MaxUncommittedRecords bounds records read and not yet checkpointable
+	// (some earlier record of their shard is not yet acknowledged): the
+	// watermark keeps a slot for each (~100 bytes), and a restart replays
+	// them. A row that falls behind in strict order holds the checkpoint
+	// back; reading then waits for it instead of letting the checkpoint
+	// lag without limit. 0: 4 × MaxBufferedRecords.
+	MaxUncommittedRecords int
 
 	BatchRecords int           // entries per PutRecords, 1..500
 	BatchBytes   int           // bytes per PutRecords (data + keys)
@@ -156,6 +160,9 @@ func (c Config) Validate() error {
 	if c.StartPosition != types.ShardIteratorTypeTrimHorizon && c.StartPosition != types.ShardIteratorTypeLatest {
 		errs = append(errs, fmt.Errorf("start-position %q: must be TRIM_HORIZON or LATEST", c.StartPosition))
 	}
+	if c.MaxUncommittedRecords != 0 && c.MaxUncommittedRecords < c.MaxBufferedRecords {
+		errs = append(errs, fmt.Errorf("max-uncommitted-records %d: must be 0 (auto) or ≥ max-buffered-records (%d)", c.MaxUncommittedRecords, c.MaxBufferedRecords))
+	}
 	if c.MaxBufferedRecords < 1 {
 		errs = append(errs, fmt.Errorf("max-buffered-records %d: must be ≥ 1", c.MaxBufferedRecords))
 	}
@@ -245,4 +252,12 @@ func backoffDelay(base, maxDelay time.Duration, attempt int) time.Duration {
 		c = min(maxDelay, base<<attempt)
 	}
 	return c/2 + rand.N(c/2+1)
+}
+
+// uncommittedBound is MaxUncommittedRecords, or its default.
+func (c Config) uncommittedBound() int {
+	if c.MaxUncommittedRecords > 0 {
+		return c.MaxUncommittedRecords
+	}
+	return 4 * c.MaxBufferedRecords
 }

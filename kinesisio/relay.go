@@ -153,7 +153,7 @@ func (r *Relay) Run(ctx context.Context) error {
 		sched:        sched,
 		dlq:          dlq,
 		dlqMaxRecord: dlqMax,
-		budget:       newBudget(int64(r.cfg.MaxBufferedRecords), r.cfg.MaxBufferedBytes),
+		budget:       newBudget(int64(r.cfg.MaxBufferedRecords), r.cfg.MaxBufferedBytes, int64(r.cfg.uncommittedBound())),
 		maxRecord:    maxRecord,
 		fromCP:       cp.Shards,
 		resumed:      found,
@@ -887,11 +887,11 @@ func (l *loop) onPut(b *putBatch) error {
 		}
 		return nil
 	}
-	// A record's bytes are freed when it is acknowledged, its slot in the
-	// read budget when the watermark passes it: a record acknowledged
-	// behind an older one still waiting (a hot row in strict order) keeps
-	// its slot, so records read but not yet checkpointable, and the
-	// watermark's memory for them, stay within MaxBufferedRecords however
+	// A record leaves the read budget's unacknowledged bound when it is
+	// acknowledged, and its uncommitted bound when the watermark passes it:
+	// records acknowledged behind an older one still waiting (a hot row in
+	// strict order) stay uncommitted, so the watermark's memory for them,
+	// and what a restart replays, stay within MaxUncommittedRecords however
 	// far one row falls behind. Reading then waits for that row.
 	var records, bytes, committed int64
 	for i, e := range b.entries {
@@ -938,7 +938,7 @@ func (l *loop) onPut(b *putBatch) error {
 		l.totals.LastOut = time.Now()
 		l.lastPutOK = l.totals.LastOut
 	}
-	l.budget.release(committed, bytes)
+	l.budget.ack(records, bytes, committed)
 	return nil
 }
 

@@ -813,7 +813,7 @@ func TestRelay_TimedOutCallsShrinkTheBatch(t *testing.T) {
 // trip falls behind, and the checkpoint cannot pass its oldest record.
 // Reading must wait for it: records read but not yet checkpointable (the
 // watermark's memory, and what a restart replays) stay within
-// MaxBufferedRecords, however many later records of other rows are
+// MaxUncommittedRecords, however many later records of other rows are
 // acknowledged meanwhile.
 func TestRelay_HotRowHoldsReadingBackWithinTheBound(t *testing.T) {
 	f := newFixture(t, 4, 12)
@@ -822,7 +822,7 @@ func TestRelay_HotRowHoldsReadingBackWithinTheBound(t *testing.T) {
 	f.load(6000, lc)
 	must(t, f.fake.SetFaults(dstStream, kinesistest.Faults{PutLatency: 5 * time.Millisecond}))
 	cfg := f.config()
-	cfg.MaxBufferedRecords = 500
+	cfg.MaxBufferedRecords, cfg.MaxUncommittedRecords = 500, 1000
 	r := f.relay(cfg, &kinesisio.MemStore{})
 	done := make(chan error, 1)
 	go func() { done <- r.Run(context.Background()) }()
@@ -841,8 +841,8 @@ func TestRelay_HotRowHoldsReadingBackWithinTheBound(t *testing.T) {
 		}
 	}
 	t.Logf("at most %d records read and not checkpointable", most)
-	if most > cfg.MaxBufferedRecords {
-		t.Fatalf("%d records read past the checkpoint; bound is %d", most, cfg.MaxBufferedRecords)
+	if most > cfg.MaxUncommittedRecords {
+		t.Fatalf("%d records read past the checkpoint; bound is %d", most, cfg.MaxUncommittedRecords)
 	}
 	if most == 0 {
 		t.Fatal("never saw a pending record: the test measured nothing")
