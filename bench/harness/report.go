@@ -271,7 +271,17 @@ func (w *mdWriter) goals(bench, peers *Results) {
 					boolMet(h.AchievedOverCap.Median >= goalStrictCapShare))
 			}
 			if h.Ordering == "replay" && h.Workload == "zipf-1.2" {
-				row(fmt.Sprintf("5. %s, Zipf 1.2 ÷ uniform", hotLabel(h)), "≥ 80%", pct(float64(h.OfUniform)), boolMet(float64(h.OfUniform) >= goalReplayZipfShare))
+				met, text := boolMet(float64(h.OfUniform) >= goalReplayZipfShare), pct(float64(h.OfUniform))
+				// With pacing, AWS's 1,000 records/s per shard caps the
+				// hottest shard, and with it the whole workload, at the shard
+				// cap: when that is below 80% of uniform no relay can meet
+				// the goal there; the pacing-off row carries it.
+				if u := uniformRate(bench.HotKeys, h); h.Pacing && u > 0 && float64(h.ShardCapPerS) > 0 && float64(h.ShardCapPerS)/u < goalReplayZipfShare {
+					text = fmt.Sprintf("%s; AWS's per-shard limit caps it at shard cap ÷ uniform = %s ÷ %s = %s, and this run reached %s of the shard cap",
+						text, FormatNumber(float64(h.ShardCapPerS)), FormatNumber(u), pct(float64(h.ShardCapPerS)/u), pct(h.RecordsPerS.Median/float64(h.ShardCapPerS)))
+					met = -1
+				}
+				row(fmt.Sprintf("5. %s, Zipf 1.2 ÷ uniform", hotLabel(h)), "≥ 80%", text, met)
 			}
 		}
 		if len(bench.Scaling) > 0 {
@@ -1110,4 +1120,15 @@ func fmtDuration(s float64) string {
 		return "n/a"
 	}
 	return time.Duration(s * float64(time.Second)).Round(time.Second).String()
+}
+
+// uniformRate is the median records/s of the uniform workload in h's mode
+// (ordering and pacing), 0 if it was not run.
+func uniformRate(hs []HotKeyResult, h HotKeyResult) float64 {
+	for _, u := range hs {
+		if u.Workload == "uniform" && u.Ordering == h.Ordering && u.Pacing == h.Pacing {
+			return u.RecordsPerS.Median
+		}
+	}
+	return 0
 }
