@@ -236,6 +236,11 @@ var entryPoints = []struct {
 	{"reading: decode GetRecords replies (JSON, base64 of every record)", "service/kinesis.(*GetRecordsOutput).Deserialize", false},
 	{"writing: encode PutRecords requests (JSON, base64 of every record)", "service/kinesis.(*PutRecordsInput).Serialize", false},
 	{"writing: decode PutRecords replies", "service/kinesis.(*PutRecordsOutput).Deserialize", false},
+	// repartd's fast codec (kinesisio/codec.go) replaces the three above
+	// unless --sdk-codec is set.
+	{"reading: decode GetRecords replies (fast codec: one JSON scan, base64 into one arena)", "kinesisio.decodeGetRecords", false},
+	{"writing: encode PutRecords requests (fast codec: one buffer, base64 appended)", "kinesisio.appendPutRecords", false},
+	{"writing: decode PutRecords replies (fast codec)", "kinesisio.decodePutRecordsOutput", false},
 	{"signing: SHA-256 of every request body (SigV4 payload hash)", "sha256.block", true},
 	{"routing: repartition.(*Router).Route (scan DMS JSON, key, hash)", "repartition.(*Router).Route", false},
 	{"relay loop: kinesisio.(*loop).run (ordering, batching, watermarks)", "kinesisio.(*loop).run", false},
