@@ -358,7 +358,7 @@ func (w *mdWriter) inProc(r *Results) {
 	w.p("")
 	w.line(MetaLine(r.SectionMeta("inproc")))
 	w.p("")
-	w.p("`kinesisio.Relay` (readers, loop, scheduler, writers, watermarks, checkpoints: what `repartd run` runs) relays 200,000 DMS rows " +
+	w.p("`kinesisio.Relay` (readers, loop, scheduler, writers, watermarks, checkpoints: what `repartd run` runs) relays 600,000 DMS rows (a shorter run measures the retry tail of its last records more than the rate) " +
 		"from 8 source shards (one table each) to 16 destination shards of `kinesistest.Fake`, in one process, strict order, destination pacing off. " +
 		"The fake answers every PutRecords after 20 ms; in the `fail30` case it fails 30%% of the entries (the rest of each call is written) " +
 		"and the benchmark then reads the destination back: every row's records must first arrive in source order, and no key may ever be " +
