@@ -175,7 +175,7 @@ func checkOrder(fake *kinesistest.Fake, dataRecords int) error {
 		if bytes.HasPrefix(data, []byte(`{"control"`)) {
 			return // a DDL copy, one per destination shard
 		}
-		txn, ok := transactionID(data)
+		txn, ok := loadgen.TransactionID(data)
 		switch {
 		case !ok:
 			unparsed++
@@ -197,23 +197,4 @@ func checkOrder(fake *kinesistest.Fake, dataRecords int) error {
 			violations, dataRecords-len(seen), unparsed, dups)
 	}
 	return nil
-}
-
-// transactionID reads DMS metadata's "transaction-id" number.
-func transactionID(data []byte) (int64, bool) {
-	const field = `"transaction-id":`
-	i := bytes.Index(data, []byte(field))
-	if i < 0 {
-		return 0, false
-	}
-	i += len(field)
-	for i < len(data) && data[i] == ' ' {
-		i++
-	}
-	var n int64
-	start := i
-	for ; i < len(data) && data[i] >= '0' && data[i] <= '9'; i++ {
-		n = n*10 + int64(data[i]-'0')
-	}
-	return n, i > start
 }

@@ -439,25 +439,8 @@ func (c *orderChecker) visit(_, pk string, data []byte) {
 	}
 }
 
-// TransactionID reads DMS metadata's "transaction-id" number, which
-// loadgen and the soak increase with every record.
-func TransactionID(data []byte) (int64, bool) {
-	const field = `"transaction-id":`
-	i := bytes.Index(data, []byte(field))
-	if i < 0 {
-		return 0, false
-	}
-	i += len(field)
-	for i < len(data) && data[i] == ' ' {
-		i++
-	}
-	var n int64
-	start := i
-	for ; i < len(data) && data[i] >= '0' && data[i] <= '9'; i++ {
-		n = n*10 + int64(data[i]-'0')
-	}
-	return n, i > start
-}
+// TransactionID is loadgen's: a row's source order.
+func TransactionID(data []byte) (int64, bool) { return loadgen.TransactionID(data) }
 
 // soakTemplates generates the create-table records and cfg.Templates row
 // images of distinct rows, each with its transaction-id blanked to

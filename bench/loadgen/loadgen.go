@@ -388,3 +388,24 @@ func (g *Generator) HottestShare() float64 {
 	}
 	return g.cfg.HotShare + (1-g.cfg.HotShare)/float64(g.cfg.Rows)
 }
+
+// TransactionID reads DMS metadata's "transaction-id" number, which the
+// generator increases with every record: a row's source order, for
+// checkers that must not use repartd's own parser.
+func TransactionID(data []byte) (int64, bool) {
+	const field = `"transaction-id":`
+	i := bytes.Index(data, []byte(field))
+	if i < 0 {
+		return 0, false
+	}
+	i += len(field)
+	for i < len(data) && data[i] == ' ' {
+		i++
+	}
+	var n int64
+	start := i
+	for ; i < len(data) && data[i] >= '0' && data[i] <= '9'; i++ {
+		n = n*10 + int64(data[i]-'0')
+	}
+	return n, i > start
+}
