@@ -99,16 +99,19 @@ func (c fastCodec) DeserializeResponse(ctx context.Context, schema *smithy.Opera
 		return c.ClientProtocol.DeserializeResponse(ctx, schema, reg, resp, out)
 	}
 	var decode func([]byte, *decodeScratch) bool
+	var pool *sync.Pool
 	switch o := out.(type) {
 	case *kinesis.GetRecordsOutput:
 		decode = func(b []byte, s *decodeScratch) bool { return decodeGetRecords(b, o, s) }
+		pool = &getScratch
 	case *kinesis.PutRecordsOutput:
 		decode = func(b []byte, s *decodeScratch) bool { return decodePutRecordsOutput(b, o, s) }
+		pool = &putScratch
 	default:
 		return c.ClientProtocol.DeserializeResponse(ctx, schema, reg, resp, out)
 	}
-	s := scratchPool.Get().(*decodeScratch)
-	defer s.release()
+	s := pool.Get().(*decodeScratch)
+	defer s.release(pool)
 	var err error
 	if s.body, err = readBody(s.body[:0], resp.Body, resp.ContentLength); err != nil {
 		return &smithy.DeserializationError{Err: err} // as the SDK wraps it
@@ -157,14 +160,20 @@ type decodeScratch struct {
 	puts []putSpan    // PutRecords: one per result entry
 }
 
-var scratchPool = sync.Pool{New: func() any { return new(decodeScratch) }}
+// One pool per operation: a GetRecords scratch grows to a whole reply
+// (up to ~13 MB), a PutRecords one stays small. Shared, every writer would
+// soon hold a reply-sized buffer for its few-kilobyte replies.
+var (
+	getScratch = sync.Pool{New: func() any { return new(decodeScratch) }}
+	putScratch = sync.Pool{New: func() any { return new(decodeScratch) }}
+)
 
-func (s *decodeScratch) release() {
+func (s *decodeScratch) release(pool *sync.Pool) {
 	if cap(s.body) > maxPooledBody || cap(s.strs) > maxPooledBody {
 		return
 	}
 	s.body, s.strs, s.recs, s.puts = s.body[:0], s.strs[:0], s.recs[:0], s.puts[:0]
-	scratchPool.Put(s)
+	pool.Put(s)
 }
 
 // strRef locates a decoded string in decodeScratch.strs; n < 0: absent.
